@@ -1,0 +1,18 @@
+/**
+ * The catalog's error type. Codes mirror the Iceberg REST catalog's exception types so the server maps
+ * each to its HTTP status in one place (NoSuchTable → 404, AlreadyExists → 409, CommitFailed → 409, ...).
+ */
+import { FloeError } from "../errors.ts";
+
+export type CatalogErrorCode =
+  | "NO_SUCH_NAMESPACE"
+  | "NO_SUCH_TABLE"
+  | "ALREADY_EXISTS"
+  | "NAMESPACE_NOT_EMPTY"
+  /** A requirement failed or the metadata pointer moved: reload, re-validate, retry. */
+  | "COMMIT_FAILED"
+  /** The commit may or may not have happened (e.g. a timeout after sending); do not clean up its files. */
+  | "COMMIT_STATE_UNKNOWN"
+  | "INVALID_INPUT";
+
+export class CatalogError extends FloeError<CatalogErrorCode> {}

@@ -1,0 +1,57 @@
+/**
+ * Floe's data plane handle (DESIGN principle 4): one in-process DuckDB per process for writing and
+ * reading Parquet, plus the quoting helpers every SQL string we build must go through. DuckDB's
+ * downloadable extensions are never loaded: Parquet and JSON are built in.
+ */
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+
+let instance: Promise<DuckDBInstance> | undefined;
+
+export interface DuckDbSettings {
+  /** DuckDB worker threads; defaults to the machine's cores. */
+  threads?: number;
+  /** e.g. "2GB": DuckDB spills to its temp directory beyond this. */
+  memoryLimit?: string;
+}
+
+let settings: DuckDbSettings = {};
+
+/** Settings for the shared instance; only effective before its first use. */
+export function configureDuckDb(next: DuckDbSettings): void {
+  settings = { ...next };
+}
+
+function sharedInstance(): Promise<DuckDBInstance> {
+  if (!instance) {
+    const options: Record<string, string> = {
+      autoinstall_known_extensions: "false",
+      autoload_known_extensions: "false",
+    };
+    if (settings.threads !== undefined) options.threads = String(settings.threads);
+    if (settings.memoryLimit !== undefined) options.memory_limit = settings.memoryLimit;
+    instance = DuckDBInstance.create(":memory:", options);
+  }
+  return instance;
+}
+
+/** Runs `fn` on a fresh connection to the shared instance and closes the connection afterwards. */
+export async function withDuckDb<T>(fn: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+  const connection = await (await sharedInstance()).connect();
+  try {
+    return await fn(connection);
+  } finally {
+    connection.closeSync();
+  }
+}
+
+/** A SQL string literal: `'it''s'`. Rejects NUL, which DuckDB cannot hold in a literal. */
+export function sqlString(value: string): string {
+  if (value.includes("\0")) throw new Error("SQL string literal contains a NUL character");
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** A quoted SQL identifier: `"my ""col"""`. */
+export function sqlIdentifier(name: string): string {
+  if (name.includes("\0")) throw new Error("SQL identifier contains a NUL character");
+  return `"${name.replaceAll('"', '""')}"`;
+}
