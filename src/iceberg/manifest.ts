@@ -455,7 +455,9 @@ export function decodeManifest(bytes: Uint8Array, options: ManifestDecodeOptions
     if (Array.isArray(splitOffsets))
       dataFile.splitOffsets = splitOffsets.map((o) => toNumber(o, "split_offsets"));
     const equalityIds = getFile(fileRecord, id.equalityIds);
-    if (Array.isArray(equalityIds)) dataFile.equalityIds = equalityIds as number[];
+    // Some writers (pyiceberg) declare equality_ids as a list of longs.
+    if (Array.isArray(equalityIds))
+      dataFile.equalityIds = equalityIds.map((v: unknown) => toNumber(v, "equality_ids"));
     const sortOrderId = getFile(fileRecord, id.sortOrderId);
     if (typeof sortOrderId === "number") dataFile.sortOrderId = sortOrderId;
     const referencedDataFile = getFile(fileRecord, id.referencedDataFile);
