@@ -157,7 +157,8 @@ function readParquetSql(paths: readonly string[], fields: readonly NestedField[]
     }
     return `${field.id}: {name: ${sqlString(columnName(field.id))}, type: ${sqlString(duckDbTypeOf(field.type))}, default_value: ${defaultValue}}`;
   });
-  return `read_parquet([${paths.map(sqlString).join(", ")}], schema = MAP {${entries.join(", ")}})`;
+  // Data files sit under Hive-style partition directories; their path must never become a column.
+  return `read_parquet([${paths.map(sqlString).join(", ")}], schema = MAP {${entries.join(", ")}}, hive_partitioning = false)`;
 }
 
 const positionDeleteFields: NestedField[] = [
@@ -383,7 +384,17 @@ export async function createScanView(
   viewName: string,
   options: ReadOptions = {},
 ): Promise<ScanView> {
-  const plan = await planScan(table, options);
+  return createPlanView(connection, table, await planScan(table, options), viewName, options);
+}
+
+/** Like createScanView, for a plan the caller already has (or narrowed, e.g. to one task). */
+export async function createPlanView(
+  connection: DuckDBConnection,
+  table: ScanTable,
+  plan: ScanPlan,
+  viewName: string,
+  options: ReadOptions = {},
+): Promise<ScanView> {
   checkEqualityDeletes(plan);
   const columns = selectColumns(plan.schema, options.columns);
   const files = await localizeFiles(table, plan, options);
@@ -427,10 +438,25 @@ export async function readTable(table: ScanTable, options: ReadOptions = {}): Pr
 
 /** Streams the (filtered) table's rows in DuckDB-sized batches (2048 rows), holding one batch at a time. */
 export async function* readTableBatches(table: ScanTable, options: ReadOptions = {}): AsyncGenerator<Row[]> {
+  yield* readPlanBatches(table, await planScan(table, options), options);
+}
+
+/** Reads the rows of an existing plan (all its tasks, their deletes and its residual filter) into memory. */
+export async function readPlan(table: ScanTable, plan: ScanPlan, options: ReadOptions = {}): Promise<Row[]> {
+  const rows: Row[] = [];
+  for await (const batch of readPlanBatches(table, plan, options)) rows.push(...batch);
+  return rows;
+}
+
+async function* readPlanBatches(
+  table: ScanTable,
+  plan: ScanPlan,
+  options: ReadOptions,
+): AsyncGenerator<Row[]> {
   const connection = await openConnection();
   const viewName = `floe_scan_${Math.random().toString(36).slice(2)}`;
   try {
-    const view = await createScanView(connection.handle, table, viewName, options);
+    const view = await createPlanView(connection.handle, table, plan, viewName, options);
     try {
       const result = await connection.handle.stream(`SELECT * FROM ${sqlIdentifier(viewName)}`);
       for await (const batch of result.yieldRows()) yield toRows(view.columns, batch);

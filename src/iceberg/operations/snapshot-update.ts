@@ -10,6 +10,12 @@ import { type AddedFile, produceSnapshot } from "../snapshot-producer.ts";
 import { snapshotForRef } from "../table-metadata.ts";
 import { type CommitOutcome, commitWithRetry, type PreparedChange, type RetryOptions } from "./commit.ts";
 
+export interface DerivedChanges {
+  added: AddedFile[];
+  removedPaths: string[];
+  writtenFiles: string[];
+}
+
 export abstract class SnapshotUpdate<Self extends SnapshotUpdate<Self>> {
   protected readonly catalog: Catalog;
   protected readonly table: LoadedTable;
@@ -33,6 +39,14 @@ export abstract class SnapshotUpdate<Self extends SnapshotUpdate<Self>> {
 
   protected mergesManifests(): boolean {
     return true;
+  }
+
+  /**
+   * Changes computed from the table itself at each attempt (e.g. files a row filter rewrites); files
+   * it writes are listed in `writtenFiles` so a lost attempt deletes them.
+   */
+  protected async deriveChanges(_table: LoadedTable): Promise<DerivedChanges> {
+    return { added: [], removedPaths: [], writtenFiles: [] };
   }
 
   private self(): Self {
@@ -61,20 +75,26 @@ export abstract class SnapshotUpdate<Self extends SnapshotUpdate<Self>> {
   /** Writes the snapshot's files against `table` and returns the change to commit (no retry). */
   async prepare(table: LoadedTable = this.table): Promise<PreparedChange<Snapshot>> {
     if (table !== this.table) await this.validate(table);
-    const produced = await produceSnapshot(table, {
-      operation: this.operation(),
-      added: this.added,
-      removedPaths: this.removedPaths,
-      summaryProperties: this.summaryProperties,
-      branch: this.branch,
-      mergeManifests: this.mergesManifests(),
-    });
-    return {
-      requirements: produced.requirements,
-      updates: produced.updates,
-      writtenFiles: produced.writtenFiles,
-      result: produced.snapshot,
-    };
+    const derived = await this.deriveChanges(table);
+    try {
+      const produced = await produceSnapshot(table, {
+        operation: this.operation(),
+        added: [...this.added, ...derived.added],
+        removedPaths: new Set([...this.removedPaths, ...derived.removedPaths]),
+        summaryProperties: this.summaryProperties,
+        branch: this.branch,
+        mergeManifests: this.mergesManifests(),
+      });
+      return {
+        requirements: produced.requirements,
+        updates: produced.updates,
+        writtenFiles: [...produced.writtenFiles, ...derived.writtenFiles],
+        result: produced.snapshot,
+      };
+    } catch (error) {
+      await table.io.deleteMany(derived.writtenFiles).catch(() => {});
+      throw error;
+    }
   }
 
   async commit(options: RetryOptions = {}): Promise<CommitOutcome<Snapshot>> {
