@@ -4,6 +4,7 @@
  * downloadable extensions are never loaded: Parquet and JSON are built in.
  */
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import type { IcebergType } from "./types.ts";
 
 let instance: Promise<DuckDBInstance> | undefined;
 
@@ -54,4 +55,48 @@ export function sqlString(value: string): string {
 export function sqlIdentifier(name: string): string {
   if (name.includes("\0")) throw new Error("SQL identifier contains a NUL character");
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The DuckDB type that holds values of an Iceberg type exactly (the one mapping writer, reader and SQL share). */
+export function duckDbTypeOf(type: IcebergType): string {
+  switch (type.kind) {
+    case "boolean":
+      return "BOOLEAN";
+    case "int":
+      return "INTEGER";
+    case "long":
+      return "BIGINT";
+    case "float":
+      return "FLOAT";
+    case "double":
+      return "DOUBLE";
+    case "decimal":
+      return `DECIMAL(${type.precision},${type.scale})`;
+    case "date":
+      return "DATE";
+    case "time":
+      return "TIME";
+    case "timestamp":
+      return "TIMESTAMP";
+    case "timestamptz":
+      return "TIMESTAMPTZ";
+    case "timestamp_ns":
+    case "timestamptz_ns":
+      // DuckDB has no zoned nanosecond type; values are UTC instants either way (the writer refuses
+      // timestamptz_ns rather than lose the zone flag).
+      return "TIMESTAMP_NS";
+    case "string":
+      return "VARCHAR";
+    case "uuid":
+      return "UUID";
+    case "fixed":
+    case "binary":
+      return "BLOB";
+    case "struct":
+      return `STRUCT(${type.fields.map((f) => `${sqlIdentifier(f.name)} ${duckDbTypeOf(f.type)}`).join(", ")})`;
+    case "list":
+      return `${duckDbTypeOf(type.element)}[]`;
+    case "map":
+      return `MAP(${duckDbTypeOf(type.key)}, ${duckDbTypeOf(type.value)})`;
+  }
 }

@@ -19,7 +19,7 @@ import {
   uuidFromBytes,
   uuidToBytes,
 } from "./conversions.ts";
-import { sqlIdentifier, sqlString } from "./duckdb.ts";
+import { duckDbTypeOf, sqlIdentifier, sqlString } from "./duckdb.ts";
 import { IcebergError } from "./errors.ts";
 import { comparePartitionValues } from "./partition-summary.ts";
 import type { Schema } from "./schema.ts";
@@ -457,47 +457,10 @@ export function evaluate(
 // ---------------------------------------------------------------------------------------------------------
 // DuckDB SQL.
 
-/** The DuckDB type Floe reads an Iceberg primitive as. */
-export function duckDbType(type: PrimitiveType): string {
-  switch (type.kind) {
-    case "boolean":
-      return "BOOLEAN";
-    case "int":
-      return "INTEGER";
-    case "long":
-      return "BIGINT";
-    case "float":
-      return "FLOAT";
-    case "double":
-      return "DOUBLE";
-    case "date":
-      return "DATE";
-    case "time":
-      return "TIME";
-    case "timestamp":
-      return "TIMESTAMP";
-    case "timestamptz":
-      return "TIMESTAMPTZ";
-    case "timestamp_ns":
-    case "timestamptz_ns":
-      // DuckDB has no zoned nanosecond type; values are UTC instants either way.
-      return "TIMESTAMP_NS";
-    case "string":
-      return "VARCHAR";
-    case "uuid":
-      return "UUID";
-    case "binary":
-    case "fixed":
-      return "BLOB";
-    case "decimal":
-      return `DECIMAL(${type.precision},${type.scale})`;
-  }
-}
-
 /** A typed SQL literal for a value of `type`: `CAST('2024-01-01' AS DATE)`, `'it''s'`, `12::BIGINT`. */
 export function duckDbLiteral(type: PrimitiveType, value: PrimitiveValue | null): string {
-  if (value === null) return `CAST(NULL AS ${duckDbType(type)})`;
-  const cast = (text: string) => `CAST(${sqlString(text)} AS ${duckDbType(type)})`;
+  if (value === null) return `CAST(NULL AS ${duckDbTypeOf(type)})`;
+  const cast = (text: string) => `CAST(${sqlString(text)} AS ${duckDbTypeOf(type)})`;
   switch (type.kind) {
     case "boolean":
       return value === true ? "TRUE" : "FALSE";

@@ -55,7 +55,7 @@ import {
   truncateStringUpperBound,
 } from "./conversions.ts";
 import { type DataFile, DataFileContent, type PartitionData, partitionDataFromValues } from "./data-file.ts";
-import { sqlIdentifier, sqlString, withDuckDb } from "./duckdb.ts";
+import { duckDbTypeOf, sqlIdentifier, sqlString, withDuckDb } from "./duckdb.ts";
 import { IcebergError } from "./errors.ts";
 import {
   isUnpartitioned,
@@ -118,49 +118,29 @@ export function metricsModeResolver(
 // ---------------------------------------------------------------------------------------------------------
 // Iceberg type → DuckDB type and FIELD_IDS.
 
-/** The DuckDB type holding an Iceberg type exactly. */
+/** The DuckDB type a column is written as; refuses what Parquet-through-DuckDB cannot hold exactly. */
 export function duckDbType(type: IcebergType): string {
+  if (containsZonedNanos(type)) {
+    throw new IcebergError(
+      "FEATURE_UNSUPPORTED",
+      "timestamptz_ns columns cannot be written yet: DuckDB has no nanosecond TIMESTAMPTZ",
+    );
+  }
+  return duckDbTypeOf(type);
+}
+
+function containsZonedNanos(type: IcebergType): boolean {
   switch (type.kind) {
-    case "boolean":
-      return "BOOLEAN";
-    case "int":
-      return "INTEGER";
-    case "long":
-      return "BIGINT";
-    case "float":
-      return "FLOAT";
-    case "double":
-      return "DOUBLE";
-    case "decimal":
-      return `DECIMAL(${type.precision},${type.scale})`;
-    case "date":
-      return "DATE";
-    case "time":
-      return "TIME";
-    case "timestamp":
-      return "TIMESTAMP";
-    case "timestamptz":
-      return "TIMESTAMPTZ";
-    case "timestamp_ns":
-      return "TIMESTAMP_NS";
     case "timestamptz_ns":
-      throw new IcebergError(
-        "FEATURE_UNSUPPORTED",
-        "timestamptz_ns columns cannot be written yet: DuckDB has no nanosecond TIMESTAMPTZ",
-      );
-    case "string":
-      return "VARCHAR";
-    case "uuid":
-      return "UUID";
-    case "fixed":
-    case "binary":
-      return "BLOB";
+      return true;
     case "struct":
-      return `STRUCT(${type.fields.map((f) => `${sqlIdentifier(f.name)} ${duckDbType(f.type)}`).join(", ")})`;
+      return type.fields.some((f) => containsZonedNanos(f.type));
     case "list":
-      return `${duckDbType(type.element)}[]`;
+      return containsZonedNanos(type.element);
     case "map":
-      return `MAP(${duckDbType(type.key)}, ${duckDbType(type.value)})`;
+      return containsZonedNanos(type.key) || containsZonedNanos(type.value);
+    default:
+      return false;
   }
 }
 

@@ -34,15 +34,9 @@ import { localPathOf } from "../io/local-file-io.ts";
 import { decimalToString, fromJsonValue, type PrimitiveValue } from "./conversions.ts";
 import { type DataFile, DataFileContent } from "./data-file.ts";
 import { POSITION_DELETE_FILE_PATH_ID, POSITION_DELETE_POS_ID } from "./delete-file-index.ts";
-import { sqlIdentifier, sqlString, withDuckDb } from "./duckdb.ts";
+import { duckDbTypeOf, sqlIdentifier, sqlString, withDuckDb } from "./duckdb.ts";
 import { IcebergError } from "./errors.ts";
-import {
-  type BoundReference,
-  duckDbLiteral,
-  duckDbType,
-  referencedFieldIds,
-  toDuckDbSql,
-} from "./expressions.ts";
+import { type BoundReference, duckDbLiteral, referencedFieldIds, toDuckDbSql } from "./expressions.ts";
 import {
   type FileScanTask,
   mapWithConcurrency,
@@ -80,18 +74,6 @@ export interface ScanView {
 // Types.
 
 /** The DuckDB type Floe reads an Iceberg type as (nested types with Iceberg's field names). */
-export function duckDbTypeOf(type: IcebergType): string {
-  switch (type.kind) {
-    case "struct":
-      return `STRUCT(${type.fields.map((f) => `${sqlIdentifier(f.name)} ${duckDbTypeOf(f.type)}`).join(", ")})`;
-    case "list":
-      return `${duckDbTypeOf(type.element)}[]`;
-    case "map":
-      return `MAP(${duckDbTypeOf(type.key)}, ${duckDbTypeOf(type.value)})`;
-    default:
-      return duckDbType(type);
-  }
-}
 
 /** Converts one DuckDB value of a column of `type` to Floe's representation. */
 export function fromDuckDbValue(type: IcebergType, value: DuckDBValue): unknown {
