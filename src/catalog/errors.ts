@@ -13,6 +13,8 @@ export type CatalogErrorCode =
   | "COMMIT_FAILED"
   /** The commit may or may not have happened (e.g. a timeout after sending); do not clean up its files. */
   | "COMMIT_STATE_UNKNOWN"
-  | "INVALID_INPUT";
+  | "INVALID_INPUT"
+  /** The catalog service failed or could not be reached (HTTP 5xx, network); nothing is known to have changed. */
+  | "SERVICE_FAILED";
 
 export class CatalogError extends FloeError<CatalogErrorCode> {}

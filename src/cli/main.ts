@@ -6,6 +6,9 @@ import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { describeError } from "../errors.ts";
+import { registerBucket } from "./bucket.ts";
+import { CliError } from "./config.ts";
+import { registerServe } from "./serve.ts";
 
 export const exitCodes = { ok: 0, failure: 1, usage: 2, differences: 3 } as const;
 
@@ -20,6 +23,8 @@ export function buildProgram(): Command {
     .version(packageVersion(), "-v, --version")
     .showHelpAfterError()
     .exitOverride();
+  registerServe(program);
+  registerBucket(program);
   return program;
 }
 
@@ -35,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
     }
     console.error(`floe: ${describeError(error)}`);
-    return exitCodes.failure;
+    return error instanceof CliError && error.code === "USAGE" ? exitCodes.usage : exitCodes.failure;
   }
 }
 

@@ -1,0 +1,108 @@
+/**
+ * The `floe serve` HTTP app: the Iceberg REST catalog under `/iceberg`, `/healthz` and Prometheus
+ * `/metrics`. Bodies are parsed and replies written with Floe's lossless JSON (snapshot ids are 63-bit
+ * and would be rounded by JSON.parse); every error leaves through `rest/error-model.ts`. The factory
+ * does not listen, so tests drive it with `app.inject` or a real port.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { parseJson, stringifyJson } from "../iceberg/json.ts";
+import { ServerMetrics } from "./metrics.ts";
+import type { RestContext } from "./rest/context.ts";
+import { errorBody, errorResponse } from "./rest/error-model.ts";
+import { restCatalogPlugin } from "./rest/routes.ts";
+import type { TableBuckets } from "./table-buckets.ts";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** A commit route: an unexpected failure answers CommitStateUnknownException. */
+    commit?: boolean;
+  }
+}
+
+export const REST_PREFIX = "/iceberg";
+
+export interface AppOptions {
+  buckets: TableBuckets;
+  /** Fastify's (pino) logger settings; JSON lines on stdout. Off when absent. */
+  logger?: FastifyServerOptions["logger"];
+  /** Larger request bodies get 413. */
+  bodyLimitBytes?: number;
+  /** The bucket `/v1/config` uses when the client names no warehouse (else: the only bucket, if one). */
+  defaultBucket?: string;
+  /** Attempts per commit request when it loses pointer races to concurrent commits. */
+  commitAttempts?: number;
+}
+
+export interface FloeApp {
+  app: FastifyInstance;
+  metrics: ServerMetrics;
+}
+
+export const DEFAULT_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+
+export async function buildApp(options: AppOptions): Promise<FloeApp> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    exposeHeadRoutes: false,
+    // Namespaces with several levels and long table names travel as one path parameter.
+    routerOptions: { maxParamLength: 2048 },
+  });
+  const metrics = new ServerMetrics();
+  const context: RestContext = {
+    buckets: options.buckets,
+    metrics,
+    defaultBucket: options.defaultBucket,
+    commitAttempts: options.commitAttempts ?? 20,
+  };
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, parseJson(text, "the request body"));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+  app.setReplySerializer((payload) => stringifyJson(payload));
+
+  app.setErrorHandler((error, request, reply) => {
+    const mapped = errorResponse(error, { duringCommit: request.routeOptions.config?.commit === true });
+    if (mapped.internal) request.log.error({ err: error }, "request failed");
+    else request.log.info({ status: mapped.status, error: mapped.body.error.message }, "request rejected");
+    return reply.code(mapped.status).send(mapped.body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .send(
+        errorBody(404, "NotFoundException", `no route for ${request.method} ${request.url.split("?")[0]}`),
+      ),
+  );
+
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unmatched";
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.get("/healthz", async (_request, reply) => {
+    try {
+      await options.buckets.store.ping();
+      return { status: "ok" };
+    } catch (error) {
+      return reply.code(503).send({ status: "unavailable", message: String(error) });
+    }
+  });
+  app.get("/metrics", async (_request, reply) =>
+    reply
+      .header("content-type", metrics.contentType)
+      .serializer(String)
+      .send(await metrics.text()),
+  );
+
+  await app.register(restCatalogPlugin(context), { prefix: REST_PREFIX });
+  return { app, metrics };
+}

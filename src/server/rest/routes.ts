@@ -1,0 +1,16 @@
+/** The Iceberg REST catalog, registered under one prefix (`/iceberg`): config, namespaces, tables, transactions. */
+import type { FastifyInstance } from "fastify";
+import { registerConfigRoutes } from "./config.ts";
+import type { RestContext } from "./context.ts";
+import { registerNamespaceRoutes } from "./namespaces.ts";
+import { registerTableRoutes } from "./tables.ts";
+import { registerUnsupportedRoutes } from "./unsupported.ts";
+
+export function restCatalogPlugin(context: RestContext) {
+  return async (app: FastifyInstance) => {
+    registerConfigRoutes(app, context);
+    registerNamespaceRoutes(app, context);
+    registerTableRoutes(app, context);
+    registerUnsupportedRoutes(app, context);
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * Starting `floe serve` from settings: the SQLite store in the data directory, the table buckets,
+ * the app, and a listening socket; `close()` stops accepting, finishes requests, and closes the store.
+ */
+import { join, resolve } from "node:path";
+import type { FastifyServerOptions } from "fastify";
+import type { FileIoOptions } from "../io/index.ts";
+import { buildApp, type FloeApp, REST_PREFIX } from "./app.ts";
+import { SqliteServerStore } from "./store/sqlite-store.ts";
+import { TableBuckets } from "./table-buckets.ts";
+
+export interface ServerSettings {
+  /** Holds `catalog.db` and, for buckets without explicit storage, `buckets/<name>/`. */
+  dataDir: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  region?: string;
+  accountId?: string;
+  io?: FileIoOptions;
+  logger?: FastifyServerOptions["logger"];
+  bodyLimitBytes?: number;
+  defaultBucket?: string;
+}
+
+export interface RunningServer extends FloeApp {
+  buckets: TableBuckets;
+  /** `http://host:port` */
+  url: string;
+  /** The Iceberg REST catalog's base URI: `http://host:port/iceberg`. */
+  catalogUri: string;
+  close(): Promise<void>;
+}
+
+export function openTableBuckets(settings: Pick<ServerSettings, "dataDir" | "region" | "accountId" | "io">) {
+  const dataDir = resolve(settings.dataDir);
+  const store = new SqliteServerStore({ path: join(dataDir, "catalog.db") });
+  return new TableBuckets({
+    store,
+    dataDir,
+    ...(settings.region ? { region: settings.region } : {}),
+    ...(settings.accountId ? { accountId: settings.accountId } : {}),
+    ...(settings.io ? { io: settings.io } : {}),
+  });
+}
+
+export async function startServer(settings: ServerSettings): Promise<RunningServer> {
+  const buckets = openTableBuckets(settings);
+  let floe: FloeApp;
+  try {
+    floe = await buildApp({
+      buckets,
+      ...(settings.logger !== undefined ? { logger: settings.logger } : {}),
+      ...(settings.bodyLimitBytes ? { bodyLimitBytes: settings.bodyLimitBytes } : {}),
+      ...(settings.defaultBucket ? { defaultBucket: settings.defaultBucket } : {}),
+    });
+    await floe.app.listen({ host: settings.host, port: settings.port });
+  } catch (error) {
+    buckets.close();
+    await buckets.store.close();
+    throw error;
+  }
+  const address = floe.app.server.address();
+  const port = typeof address === "object" && address ? address.port : settings.port;
+  const host = settings.host.includes(":") ? `[${settings.host}]` : settings.host;
+  const url = `http://${host}:${port}`;
+  return {
+    ...floe,
+    buckets,
+    url,
+    catalogUri: `${url}${REST_PREFIX}`,
+    close: async () => {
+      await floe.app.close();
+      buckets.close();
+      await buckets.store.close();
+    },
+  };
+}

@@ -1,0 +1,148 @@
+// `floe serve` and `floe bucket` from the command line: settings from flags > env > config file >
+// defaults, exit codes 0/1/2, bucket management on the data directory, and a served catalog that
+// stops cleanly on SIGTERM.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import {
+  bucketEnv,
+  bucketSettingsSchema,
+  loadSettings,
+  serveEnv,
+  serveSettingsSchema,
+} from "../../src/cli/config.ts";
+import { exitCodes, run } from "../../src/cli/main.ts";
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), "floe-cli-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs `floe ARGS` in-process and returns its exit code and what it printed. */
+async function floe(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...parts: unknown[]) => out.push(parts.join(" "));
+  console.error = (...parts: unknown[]) => err.push(parts.join(" "));
+  try {
+    const code = await run(args);
+    return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+test("settings: flags beat env vars, env vars beat the config file, the file beats defaults", (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, "floe.yaml");
+  writeFileSync(
+    file,
+    "host: 0.0.0.0\nport: 9000\ndataDir: /from/file\ns3:\n  region: eu-west-1\nunrelated: ignored\n",
+  );
+  const fromFile = loadSettings(serveSettingsSchema, serveEnv, { flags: { config: file }, env: {} });
+  assert.equal(fromFile.host, "0.0.0.0");
+  assert.equal(fromFile.port, 9000);
+  assert.equal(fromFile.s3?.region, "eu-west-1");
+  assert.equal(fromFile.logLevel, "info");
+  const withEnv = loadSettings(serveSettingsSchema, serveEnv, {
+    flags: { config: file },
+    env: { FLOE_PORT: "9100", FLOE_S3_FORCE_PATH_STYLE: "true", FLOE_DATA_DIR: "/from/env" },
+  });
+  assert.equal(withEnv.port, 9100);
+  assert.equal(withEnv.s3?.forcePathStyle, true);
+  assert.equal(withEnv.s3?.region, "eu-west-1");
+  const withFlags = loadSettings(serveSettingsSchema, serveEnv, {
+    flags: { config: file, port: "9200", dataDir: "/from/flag" },
+    env: { FLOE_PORT: "9100", FLOE_DATA_DIR: "/from/env" },
+  });
+  assert.equal(withFlags.port, 9200);
+  assert.equal(withFlags.dataDir, "/from/flag");
+  const defaults = loadSettings(bucketSettingsSchema, bucketEnv, { flags: {}, env: {} });
+  assert.deepEqual(defaults, { dataDir: ".floe/data", region: "us-east-1", accountId: "000000000000" });
+});
+
+test("floe bucket create, list and delete work on the data directory", async (t) => {
+  const dataDir = tempDir(t);
+  const created = await floe("bucket", "create", "sales", "--data-dir", dataDir, "--json");
+  assert.equal(created.code, exitCodes.ok, created.stderr);
+  const record = JSON.parse(created.stdout) as { name: string; arn: string; storage: string };
+  assert.equal(record.arn, "arn:aws:s3tables:us-east-1:000000000000:bucket/sales");
+  assert.equal(record.storage, `file://${dataDir}/buckets/sales`);
+  const s3 = await floe(
+    "bucket",
+    "create",
+    "lake",
+    "--data-dir",
+    dataDir,
+    "--storage",
+    "s3://my-bucket/tables/",
+  );
+  assert.equal(s3.code, exitCodes.ok, s3.stderr);
+  assert.equal(
+    s3.stdout,
+    "created table bucket lake (arn:aws:s3tables:us-east-1:000000000000:bucket/lake) at s3://my-bucket/tables",
+  );
+
+  const duplicate = await floe("bucket", "create", "sales", "--data-dir", dataDir);
+  assert.equal(duplicate.code, exitCodes.failure);
+  assert.equal(duplicate.stderr, "floe: BUCKET_ALREADY_EXISTS: table bucket sales already exists");
+  const badName = await floe("bucket", "create", "Bad_Name", "--data-dir", dataDir);
+  assert.equal(badName.code, exitCodes.failure);
+  assert.match(badName.stderr, /invalid table bucket name "Bad_Name"/);
+  const badStorage = await floe("bucket", "create", "ftp", "--data-dir", dataDir, "--storage", "ftp://x/y");
+  assert.equal(badStorage.code, exitCodes.failure);
+  assert.match(badStorage.stderr, /INVALID_LOCATION/);
+
+  const listed = await floe("bucket", "list", "--data-dir", dataDir, "--json");
+  assert.deepEqual(
+    (JSON.parse(listed.stdout) as Array<{ name: string }>).map((b) => b.name),
+    ["lake", "sales"],
+  );
+  const deleted = await floe("bucket", "delete", "sales", "--data-dir", dataDir);
+  assert.equal(deleted.stdout, "deleted table bucket sales");
+  const missing = await floe("bucket", "delete", "sales", "--data-dir", dataDir);
+  assert.equal(missing.code, exitCodes.failure);
+  assert.match(missing.stderr, /NO_SUCH_WAREHOUSE/);
+  const usage = await floe("bucket", "create");
+  assert.equal(usage.code, exitCodes.usage);
+});
+
+test("floe serve: bad settings exit 2", async () => {
+  const bad = await floe("serve", "--port", "99999");
+  assert.equal(bad.code, exitCodes.usage);
+  assert.match(bad.stderr, /port/);
+});
+
+test("floe serve listens, says where, serves the catalog, and stops on SIGTERM with exit 0", async (t) => {
+  const dataDir = tempDir(t);
+  assert.equal((await floe("bucket", "create", "demo", "--data-dir", dataDir)).code, exitCodes.ok);
+  const child = spawn(process.execPath, ["bin/floe.js", "serve", "--port", "0"], {
+    env: { ...process.env, FLOE_DATA_DIR: dataDir, FLOE_LOG_LEVEL: "warn" },
+  });
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+      const match = /listening on (http:\/\/\S+) \(Iceberg REST catalog: (\S+),/.exec(stderr);
+      if (match?.[1]) resolve(match[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`floe serve exited ${code}: ${stderr}`)));
+  });
+  assert.match(stderr, /Iceberg REST catalog: http:\/\/127\.0\.0\.1:\d+\/iceberg/);
+  assert.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: "ok" });
+  const config = (await (await fetch(`${url}/iceberg/v1/config?warehouse=demo`)).json()) as {
+    overrides: Record<string, string>;
+  };
+  assert.deepEqual(config.overrides, { prefix: "demo" });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0);
+  assert.match(stderr, /SIGTERM, shutting down/);
+});
