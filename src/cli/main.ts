@@ -8,6 +8,8 @@ import { Command, CommanderError } from "commander";
 import { describeError } from "../errors.ts";
 import { registerBucket } from "./bucket.ts";
 import { CliError } from "./config.ts";
+import { dumpCommand, openRestCatalog } from "./dump.ts";
+import { queryCommand } from "./query.ts";
 import { registerServe } from "./serve.ts";
 
 export const exitCodes = { ok: 0, failure: 1, usage: 2, differences: 3 } as const;
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServe(program);
   registerBucket(program);
+  program.addCommand(dumpCommand({ openCatalog: openRestCatalog }));
+  program.addCommand(queryCommand({ openCatalog: openRestCatalog }));
   return program;
 }
 
