@@ -9,6 +9,7 @@ import { describeError } from "../errors.ts";
 import { registerBucket } from "./bucket.ts";
 import { CliError } from "./config.ts";
 import { dumpCommand, openRestCatalog } from "./dump.ts";
+import { maintainCommand } from "./maintain.ts";
 import { queryCommand } from "./query.ts";
 import { registerServe } from "./serve.ts";
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerBucket(program);
   program.addCommand(dumpCommand({ openCatalog: openRestCatalog }));
   program.addCommand(queryCommand({ openCatalog: openRestCatalog }));
+  program.addCommand(maintainCommand({ openCatalog: openRestCatalog }));
   return program;
 }
 
