@@ -1,0 +1,393 @@
+/**
+ * Events in Debezium's envelope and their Kafka Connect JSON form (JsonConverter with
+ * `schemas.enable` true or false). A change event's value is `{before, after, source, op, ts_ms,
+ * transaction}`; its key is the primary key struct (null for a table without one).
+ *
+ * One deliberate difference from Debezium: an unchanged TOASTed column of an update is left out of
+ * `after` and listed in `unchanged_columns`, instead of carrying the placeholder string
+ * `__debezium_unavailable_value`, so a sink keeps the stored value rather than overwriting it.
+ */
+import type { ConnectField, ConnectSchema, EventValue } from "./pg-types.ts";
+import { type TupleValue, UNCHANGED_TOAST } from "./pgoutput.ts";
+import { qualifiedName, type SchemaChange, type TableSchema } from "./relation.ts";
+
+export const CONNECTOR_VERSION = "floe-0.1.0";
+
+export type Op = "c" | "u" | "d" | "r" | "t" | "m";
+export type Row = { [column: string]: EventValue };
+
+export interface SourceInfo {
+  version: string;
+  connector: "postgresql";
+  name: string;
+  ts_ms: number;
+  /** "true" for snapshot rows, "last" for the last one of the snapshot, "false" when streaming. */
+  snapshot: "true" | "first" | "last" | "false";
+  db: string;
+  /** JSON of [last committed LSN, this event's LSN] as strings, as Debezium writes it. */
+  sequence: string | null;
+  schema: string;
+  table: string;
+  txId: number | null;
+  lsn: bigint | null;
+  xmin: null;
+}
+
+export interface TransactionBlock {
+  id: string;
+  total_order: number;
+  data_collection_order: number;
+}
+
+export interface ChangeEvent {
+  kind: "change";
+  topic: string;
+  table: TableSchema;
+  key: Row | null;
+  value: {
+    before: Row | null;
+    after: Row | null;
+    source: SourceInfo;
+    op: Exclude<Op, "m">;
+    ts_ms: number;
+    transaction: TransactionBlock | null;
+  };
+  /** Columns of `after` that were not sent because their TOASTed value did not change. */
+  unchangedColumns: string[];
+}
+
+export interface TombstoneEvent {
+  kind: "tombstone";
+  topic: string;
+  table: TableSchema;
+  key: Row | null;
+}
+
+export interface TransactionEvent {
+  kind: "transaction";
+  topic: string;
+  status: "BEGIN" | "END";
+  id: string;
+  eventCount: number | null;
+  dataCollections: Array<{ data_collection: string; event_count: number }> | null;
+  tsMs: number;
+}
+
+export interface LogicalMessageEvent {
+  kind: "message";
+  topic: string;
+  prefix: string;
+  content: Buffer;
+  transactional: boolean;
+  source: SourceInfo;
+  tsMs: number;
+}
+
+export interface SchemaChangeEvent {
+  kind: "schema_change";
+  topic: string;
+  change: SchemaChange;
+}
+
+export type CaptureEvent =
+  | ChangeEvent
+  | TombstoneEvent
+  | TransactionEvent
+  | LogicalMessageEvent
+  | SchemaChangeEvent;
+
+export function tableTopic(prefix: string, table: { schema: string; table: string }): string {
+  return `${prefix}.${table.schema}.${table.table}`;
+}
+
+/** Debezium's transaction id: `txId:lsn-of-commit`. */
+export function transactionId(xid: number, commitLsn: bigint): string {
+  return `${xid}:${commitLsn}`;
+}
+
+/**
+ * Turns a pgoutput tuple into a row. Unchanged TOAST columns are taken from `fallback` (the old row
+ * under REPLICA IDENTITY FULL) when it has them, otherwise left out and reported in `unchanged`.
+ */
+export function decodeTuple(
+  table: TableSchema,
+  tuple: TupleValue[],
+  fallback?: Row | null,
+): { row: Row; unchanged: string[] } {
+  const row: Row = {};
+  const unchanged: string[] = [];
+  table.columns.forEach((column, index) => {
+    const value = tuple[index];
+    if (value === UNCHANGED_TOAST) {
+      if (fallback && column.name in fallback) row[column.name] = fallback[column.name] ?? null;
+      else unchanged.push(column.name);
+    } else if (value === null || value === undefined) {
+      row[column.name] = null;
+    } else {
+      row[column.name] = column.mapping.decode(value);
+    }
+  });
+  return { row, unchanged };
+}
+
+/** Debezium's snapshot rows and the text-mode snapshot read give plain strings or null per column. */
+export function decodeTextRow(table: TableSchema, values: Array<string | null>): Row {
+  return decodeTuple(table, values).row;
+}
+
+export function keyOf(table: TableSchema, row: Row | null): Row | null {
+  if (!row || table.primaryKey.length === 0) return null;
+  const key: Row = {};
+  for (const column of table.primaryKey) key[column] = row[column] ?? null;
+  return key;
+}
+
+export function sameKey(a: Row | null, b: Row | null): boolean {
+  if (a === null || b === null) return a === b;
+  return Object.keys(a).every((column) => toJson(a[column]) === toJson(b[column]));
+}
+
+// ---- Kafka Connect JSON ----------------------------------------------------------------------------
+
+export interface JsonOptions {
+  /** JsonConverter `schemas.enable`: wrap every key and value in `{schema, payload}`. */
+  schemasEnable: boolean;
+}
+
+/** The record key as JSON text, or null (a table without a primary key, or a transaction/message event). */
+export function serializeKey(event: CaptureEvent, options: JsonOptions): string | null {
+  switch (event.kind) {
+    case "change":
+    case "tombstone": {
+      if (event.key === null) return null;
+      if (!options.schemasEnable) return toJson(event.key);
+      return toJson({ schema: keySchema(event.table, event.topic), payload: event.key });
+    }
+    case "transaction":
+      return wrap(
+        options,
+        {
+          type: "struct",
+          optional: false,
+          name: "io.debezium.connector.common.TransactionMetadataKey",
+          fields: [{ type: "string", optional: false, field: "id" }],
+        },
+        { id: event.id },
+      );
+    case "message":
+      return wrap(
+        options,
+        {
+          type: "struct",
+          optional: false,
+          name: "io.debezium.connector.postgresql.MessageKey",
+          fields: [{ type: "string", optional: true, field: "prefix" }],
+        },
+        { prefix: event.prefix },
+      );
+    case "schema_change":
+      return toJson({ schema: event.change.schema, table: event.change.table });
+  }
+}
+
+/** The record value as JSON text; null for a tombstone. */
+export function serializeValue(event: CaptureEvent, options: JsonOptions): string | null {
+  switch (event.kind) {
+    case "tombstone":
+      return null;
+    case "change": {
+      const payload: { [field: string]: EventValue } = {
+        ...event.value,
+        source: sourceValue(event.value.source),
+      } as { [field: string]: EventValue };
+      if (event.value.transaction === null) payload.transaction = null;
+      if (event.unchangedColumns.length > 0) payload.unchanged_columns = event.unchangedColumns;
+      return options.schemasEnable
+        ? toJson({ schema: envelopeSchema(event.table, event.topic), payload })
+        : toJson(payload);
+    }
+    case "transaction":
+      return wrap(options, transactionSchema, {
+        status: event.status,
+        id: event.id,
+        event_count: event.eventCount,
+        data_collections: event.dataCollections,
+        ts_ms: event.tsMs,
+      });
+    case "message":
+      return wrap(options, messageSchema, {
+        op: "m",
+        ts_ms: event.tsMs,
+        source: sourceValue(event.source),
+        message: { prefix: event.prefix, content: event.content.toString("base64") },
+      });
+    case "schema_change":
+      return toJson({
+        schema: event.change.schema,
+        table: event.change.table,
+        changes: event.change.changes as unknown as EventValue,
+      });
+  }
+}
+
+function sourceValue(source: SourceInfo): { [field: string]: EventValue } {
+  return { ...source };
+}
+
+function wrap(options: JsonOptions, schema: ConnectSchema, payload: EventValue): string {
+  return options.schemasEnable
+    ? toJson({ schema: schema as unknown as EventValue, payload })
+    : toJson(payload);
+}
+
+function rowSchema(table: TableSchema, name: string, only?: string[]): ConnectSchema {
+  const columns = only ? table.columns.filter((column) => only.includes(column.name)) : table.columns;
+  return {
+    type: "struct",
+    optional: true,
+    name,
+    fields: columns.map(
+      (column): ConnectField => ({
+        ...column.mapping.connect,
+        optional: column.optional,
+        field: column.name,
+      }),
+    ),
+  };
+}
+
+function keySchema(table: TableSchema, topic: string): EventValue {
+  return { ...rowSchema(table, `${topic}.Key`, table.primaryKey), optional: false } as unknown as EventValue;
+}
+
+const sourceSchema: ConnectSchema = {
+  type: "struct",
+  optional: false,
+  name: "io.debezium.connector.postgresql.Source",
+  fields: [
+    { type: "string", optional: false, field: "version" },
+    { type: "string", optional: false, field: "connector" },
+    { type: "string", optional: false, field: "name" },
+    { type: "int64", optional: false, field: "ts_ms" },
+    {
+      type: "string",
+      optional: true,
+      name: "io.debezium.data.Enum",
+      version: 1,
+      parameters: { allowed: "true,first,last,false,incremental" },
+      field: "snapshot",
+    },
+    { type: "string", optional: false, field: "db" },
+    { type: "string", optional: true, field: "sequence" },
+    { type: "string", optional: false, field: "schema" },
+    { type: "string", optional: false, field: "table" },
+    { type: "int64", optional: true, field: "txId" },
+    { type: "int64", optional: true, field: "lsn" },
+    { type: "int64", optional: true, field: "xmin" },
+  ],
+};
+
+const transactionBlockSchema: ConnectField = {
+  type: "struct",
+  optional: true,
+  name: "event.block",
+  version: 1,
+  field: "transaction",
+  fields: [
+    { type: "string", optional: false, field: "id" },
+    { type: "int64", optional: false, field: "total_order" },
+    { type: "int64", optional: false, field: "data_collection_order" },
+  ],
+};
+
+function envelopeSchema(table: TableSchema, topic: string): EventValue {
+  const schema: ConnectSchema = {
+    type: "struct",
+    optional: false,
+    name: `${topic}.Envelope`,
+    version: 1,
+    fields: [
+      { ...rowSchema(table, `${topic}.Value`), field: "before" },
+      { ...rowSchema(table, `${topic}.Value`), field: "after" },
+      { ...sourceSchema, field: "source" },
+      { type: "string", optional: false, field: "op" },
+      { type: "int64", optional: true, field: "ts_ms" },
+      transactionBlockSchema,
+      {
+        type: "array",
+        optional: true,
+        items: { type: "string", optional: false },
+        field: "unchanged_columns",
+      },
+    ],
+  };
+  return schema as unknown as EventValue;
+}
+
+const transactionSchema: ConnectSchema = {
+  type: "struct",
+  optional: false,
+  name: "io.debezium.connector.common.TransactionMetadataValue",
+  version: 1,
+  fields: [
+    { type: "string", optional: false, field: "status" },
+    { type: "string", optional: false, field: "id" },
+    { type: "int64", optional: true, field: "event_count" },
+    {
+      type: "array",
+      optional: true,
+      field: "data_collections",
+      items: {
+        type: "struct",
+        optional: false,
+        fields: [
+          { type: "string", optional: false, field: "data_collection" },
+          { type: "int64", optional: false, field: "event_count" },
+        ],
+      },
+    },
+    { type: "int64", optional: false, field: "ts_ms" },
+  ],
+};
+
+const messageSchema: ConnectSchema = {
+  type: "struct",
+  optional: false,
+  name: "io.debezium.connector.postgresql.MessageValue",
+  fields: [
+    { type: "string", optional: false, field: "op" },
+    { type: "int64", optional: true, field: "ts_ms" },
+    { ...sourceSchema, field: "source" },
+    {
+      type: "struct",
+      optional: true,
+      field: "message",
+      name: "io.debezium.connector.postgresql.Message",
+      fields: [
+        { type: "string", optional: false, field: "prefix" },
+        { type: "bytes", optional: true, field: "content" },
+      ],
+    },
+  ],
+};
+
+/**
+ * JSON.stringify with int64 printed losslessly (bigint → digits) and non-finite floats as the strings
+ * "NaN", "Infinity", "-Infinity" (what Jackson writes with QUOTE_NON_NUMERIC_NUMBERS).
+ */
+export function toJson(value: EventValue | undefined): string {
+  if (value === undefined || value === null) return "null";
+  if (typeof value === "bigint") return value.toString();
+  if (typeof value === "number")
+    return Number.isFinite(value) ? JSON.stringify(value) : JSON.stringify(String(value));
+  if (typeof value === "string" || typeof value === "boolean") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((item) => toJson(item)).join(",")}]`;
+  const parts: string[] = [];
+  for (const [field, item] of Object.entries(value)) {
+    if (item === undefined) continue;
+    parts.push(`${JSON.stringify(field)}:${toJson(item)}`);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+export { qualifiedName };
