@@ -1,6 +1,6 @@
 /**
- * The `floe serve` HTTP app: the Iceberg REST catalog under `/iceberg`, `/healthz` and Prometheus
- * `/metrics`. Bodies are parsed and replies written with Floe's lossless JSON (snapshot ids are 63-bit
+ * The `floe serve` HTTP app: the Iceberg REST catalog under `/iceberg`, the S3 Tables control API at
+ * the root (`s3tables/`), `/healthz` and Prometheus `/metrics`. Bodies are parsed and replies written with Floe's lossless JSON (snapshot ids are 63-bit
  * and would be rounded by JSON.parse); every error leaves through `rest/error-model.ts`. The factory
  * does not listen, so tests drive it with `app.inject` or a real port.
  */
@@ -10,6 +10,7 @@ import { ServerMetrics } from "./metrics.ts";
 import type { RestContext } from "./rest/context.ts";
 import { errorBody, errorResponse } from "./rest/error-model.ts";
 import { restCatalogPlugin } from "./rest/routes.ts";
+import { s3TablesPlugin } from "./s3tables/routes.ts";
 import type { TableBuckets } from "./table-buckets.ts";
 
 declare module "fastify" {
@@ -77,6 +78,8 @@ export async function buildApp(options: AppOptions): Promise<FloeApp> {
   app.setNotFoundHandler((request, reply) =>
     reply
       .code(404)
+      // The S3 Tables SDK reads the exception name from this header; Iceberg clients read the body.
+      .header("x-amzn-errortype", "NotFoundException")
       .send(
         errorBody(404, "NotFoundException", `no route for ${request.method} ${request.url.split("?")[0]}`),
       ),
@@ -104,5 +107,6 @@ export async function buildApp(options: AppOptions): Promise<FloeApp> {
   );
 
   await app.register(restCatalogPlugin(context), { prefix: REST_PREFIX });
+  await app.register(s3TablesPlugin({ buckets: options.buckets }));
   return { app, metrics };
 }

@@ -15,6 +15,7 @@ import {
   schemeOf,
 } from "../io/index.ts";
 import { ServerError } from "./errors.ts";
+import { bucketNameProblem } from "./s3tables/names.ts";
 import type { ServerStore, TableBucketRecord } from "./store/store.ts";
 
 export interface TableBucketsOptions {
@@ -28,16 +29,11 @@ export interface TableBucketsOptions {
   io?: FileIoOptions;
 }
 
-/** S3 Tables' rule: 3-63 characters, lowercase letters, digits and hyphens, a letter or digit at both ends. */
-const bucketNamePattern = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
-
+/** S3 Tables' rules (`s3tables/names.ts`): 3-63 lowercase letters, digits and hyphens, no reserved affixes. */
 export function validateBucketName(name: string): void {
-  if (!bucketNamePattern.test(name) || name.startsWith("xn--") || name.endsWith("-s3alias")) {
-    throw new ServerError(
-      "BAD_REQUEST",
-      `invalid table bucket name ${JSON.stringify(name)}: use 3-63 lowercase letters, digits and hyphens, ` +
-        "starting and ending with a letter or digit",
-    );
+  const problem = bucketNameProblem(name);
+  if (problem) {
+    throw new ServerError("BAD_REQUEST", `invalid table bucket name ${JSON.stringify(name)}: ${problem}`);
   }
 }
 

@@ -148,3 +148,35 @@ test("the store survives reopening", async (t) => {
   );
   assert.deepEqual(await second.catalogStore("a").listNamespaces(), [["ns"]]);
 });
+
+test("schema 1 → 2: a file from before the S3 Tables API gets table ids and namespace times", async (t) => {
+  const { open } = openStore(t);
+  const first = open();
+  await first.createBucket(bucket("b"));
+  await first.catalogStore("b").createNamespace(["ns"], {});
+  await first
+    .catalogStore("b")
+    .createTable({ namespace: ["ns"], name: "t" }, "file:///tmp/b/t/metadata/1.json");
+  // Turn it back into a schema-1 file: no table_id / created_at values, user_version 1.
+  first.db.exec("UPDATE tables SET table_id = NULL; UPDATE namespaces SET created_at = NULL");
+  first.db.exec("DROP INDEX tables_by_id; DROP TABLE resource_attributes");
+  first.db.pragma("user_version = 1");
+  await first.close();
+  const second = open();
+  assert.equal(second.db.pragma("user_version", { simple: true }), 2);
+  const table = await second.getTableRecord("b", ["ns"], "t");
+  assert.match(table?.tableId ?? "", /^[0-9a-f]{32}$/);
+  assert.ok((await second.getNamespaceRecord("b", ["ns"]))?.createdAt);
+  assert.equal(await second.swapTableVersion("b", table?.tableId ?? "", 2, "file:///x"), false);
+  assert.equal(
+    await second.swapTableVersion("b", table?.tableId ?? "", 1, "file:///tmp/b/t/metadata/2.json"),
+    true,
+  );
+  assert.equal((await second.getTableRecord("b", ["ns"], "t"))?.version, 2);
+  await second.updateResourceAttributes("arn:b", "tag", { a: "1", b: "2" });
+  await second.updateResourceAttributes("arn:b/table/x", "tag", { c: "3" });
+  await second.updateResourceAttributes("arn:b", "tag", { b: undefined });
+  assert.deepEqual(await second.getResourceAttributes("arn:b", "tag"), { a: "1" });
+  await second.deleteResourceAttributes("arn:b");
+  assert.deepEqual(await second.getResourceAttributes("arn:b/table/x", "tag"), {});
+});

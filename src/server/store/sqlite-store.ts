@@ -5,6 +5,7 @@
  * multi-table commit lands entirely or not at all, also against other processes on the same file
  * (`floe bucket` next to a running `floe serve`).
  */
+import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
@@ -12,9 +13,18 @@ import type { Namespace, TableIdentifier } from "../../catalog/catalog.ts";
 import type { CatalogStore, PointerSwap } from "../../catalog/catalog-store.ts";
 import { CatalogError } from "../../catalog/errors.ts";
 import { ServerError } from "../errors.ts";
-import type { BucketUsage, ServerStore, TableBucketRecord } from "./store.ts";
+import type {
+  BucketUsage,
+  NamespaceRecord,
+  PageQuery,
+  ResourceAttributeKind,
+  ServerStore,
+  TableBucketRecord,
+  TableRecord,
+} from "./store.ts";
 
-const schemaVersion = 1;
+/** 2: table ids and namespace creation times (S3 Tables API), per-resource attributes. */
+const schemaVersion = 2;
 
 const ddl = `
 CREATE TABLE IF NOT EXISTS buckets (
@@ -28,6 +38,7 @@ CREATE TABLE IF NOT EXISTS namespaces (
   namespace TEXT NOT NULL,
   parent TEXT NOT NULL,
   properties TEXT NOT NULL,
+  created_at TEXT,
   PRIMARY KEY (bucket, namespace)
 );
 CREATE INDEX IF NOT EXISTS namespaces_by_parent ON namespaces(bucket, parent);
@@ -37,12 +48,47 @@ CREATE TABLE IF NOT EXISTS tables (
   name TEXT NOT NULL,
   metadata_location TEXT NOT NULL,
   version INTEGER NOT NULL,
+  table_id TEXT,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL,
   PRIMARY KEY (bucket, namespace, name),
   FOREIGN KEY (bucket, namespace) REFERENCES namespaces(bucket, namespace)
 );
+CREATE TABLE IF NOT EXISTS resource_attributes (
+  resource TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (resource, kind, key)
+);
 `;
+
+/** Schema 1 → 2: columns added in place; rows from before get a fresh table id and the migration time. */
+function migrate(db: Database.Database): void {
+  const columns = (table: string) =>
+    new Set((db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name));
+  if (!columns("tables").has("table_id")) db.exec("ALTER TABLE tables ADD COLUMN table_id TEXT");
+  if (!columns("namespaces").has("created_at")) db.exec("ALTER TABLE namespaces ADD COLUMN created_at TEXT");
+  db.exec("UPDATE tables SET table_id = lower(hex(randomblob(16))) WHERE table_id IS NULL");
+  db.prepare("UPDATE namespaces SET created_at = ? WHERE created_at IS NULL").run(new Date().toISOString());
+  db.exec("CREATE UNIQUE INDEX IF NOT EXISTS tables_by_id ON tables(bucket, table_id)");
+}
+
+const tableColumns =
+  "namespace, name, table_id AS tableId, metadata_location AS metadataLocation, version, " +
+  "created_at AS createdAt, updated_at AS updatedAt";
+
+interface TableRow extends Omit<TableRecord, "namespace"> {
+  namespace: string;
+}
+
+const tableRecordOf = (row: TableRow): TableRecord => ({
+  ...row,
+  namespace: JSON.parse(row.namespace) as string[],
+});
+
+/** SQL condition: `column` starts with the bound text (exact and case-sensitive, unlike LIKE). */
+const startsWith = (column: string) => `substr(${column}, 1, length(?)) = ?`;
 
 /** Namespaces are stored as the JSON array of their levels, so any level text round-trips. */
 const namespaceKey = (namespace: Namespace) => JSON.stringify(namespace);
@@ -85,7 +131,10 @@ export class SqliteServerStore implements ServerStore {
           `${options.path} was written by a newer Floe (store schema ${version}, this one knows ${schemaVersion}); upgrade Floe`,
         );
       }
-      this.#db.exec(ddl);
+      this.#db.transaction(() => {
+        this.#db.exec(ddl);
+        migrate(this.#db);
+      })();
       this.#db.pragma(`user_version = ${schemaVersion}`);
     } catch (error) {
       if (error instanceof ServerError) throw error;
@@ -145,6 +194,137 @@ export class SqliteServerStore implements ServerStore {
     this.#catalogStores.delete(name);
   }
 
+  async getTableRecord(
+    bucketName: string,
+    namespace: readonly string[],
+    name: string,
+  ): Promise<TableRecord | undefined> {
+    const row = this.#db
+      .prepare(`SELECT ${tableColumns} FROM tables WHERE bucket = ? AND namespace = ? AND name = ?`)
+      .get(bucketName, namespaceKey(namespace), name) as TableRow | undefined;
+    return row ? tableRecordOf(row) : undefined;
+  }
+
+  async getTableRecordById(bucketName: string, tableId: string): Promise<TableRecord | undefined> {
+    const row = this.#db
+      .prepare(`SELECT ${tableColumns} FROM tables WHERE bucket = ? AND table_id = ?`)
+      .get(bucketName, tableId) as TableRow | undefined;
+    return row ? tableRecordOf(row) : undefined;
+  }
+
+  async listTableRecords(
+    bucketName: string,
+    query: PageQuery & { namespace?: readonly string[] },
+  ): Promise<TableRecord[]> {
+    const where = ["bucket = ?"];
+    const args: unknown[] = [bucketName];
+    if (query.namespace) {
+      where.push("namespace = ?");
+      args.push(namespaceKey(query.namespace));
+    }
+    if (query.prefix) {
+      where.push(startsWith("name"));
+      args.push(query.prefix, query.prefix);
+    }
+    if (query.after !== undefined) {
+      // The cursor is the JSON pair [namespace key, name] of the last row returned.
+      const [afterNamespace, afterName] = JSON.parse(query.after) as [string, string];
+      where.push("(namespace, name) > (?, ?)");
+      args.push(afterNamespace, afterName);
+    }
+    const rows = this.#db
+      .prepare(
+        `SELECT ${tableColumns} FROM tables WHERE ${where.join(" AND ")} ORDER BY namespace, name LIMIT ?`,
+      )
+      .all(...args, query.limit) as TableRow[];
+    return rows.map(tableRecordOf);
+  }
+
+  async listNamespaceRecords(bucketName: string, query: PageQuery): Promise<NamespaceRecord[]> {
+    const where = ["bucket = ?", "parent = ?"];
+    const args: unknown[] = [bucketName, namespaceKey([])];
+    if (query.prefix) {
+      // Keys are JSON arrays: a one-level namespace `x` is stored as ["x"].
+      const keyPrefix = namespaceKey([query.prefix]).slice(0, -2);
+      where.push(startsWith("namespace"));
+      args.push(keyPrefix, keyPrefix);
+    }
+    if (query.after !== undefined) {
+      where.push("namespace > ?");
+      args.push(namespaceKey([query.after]));
+    }
+    const rows = this.#db
+      .prepare(
+        `SELECT namespace, created_at AS createdAt FROM namespaces WHERE ${where.join(" AND ")} ORDER BY namespace LIMIT ?`,
+      )
+      .all(...args, query.limit) as Array<{ namespace: string; createdAt: string }>;
+    return rows.map((row) => ({
+      namespace: JSON.parse(row.namespace) as string[],
+      createdAt: row.createdAt,
+    }));
+  }
+
+  async getNamespaceRecord(
+    bucketName: string,
+    namespace: readonly string[],
+  ): Promise<NamespaceRecord | undefined> {
+    const row = this.#db
+      .prepare("SELECT created_at AS createdAt FROM namespaces WHERE bucket = ? AND namespace = ?")
+      .get(bucketName, namespaceKey(namespace)) as { createdAt: string } | undefined;
+    return row ? { namespace: [...namespace], createdAt: row.createdAt } : undefined;
+  }
+
+  async swapTableVersion(
+    bucketName: string,
+    tableId: string,
+    expectedVersion: number,
+    next: string,
+  ): Promise<boolean> {
+    const result = this.#db
+      .prepare(
+        "UPDATE tables SET metadata_location = ?, version = version + 1, updated_at = ? " +
+          "WHERE bucket = ? AND table_id = ? AND version = ?",
+      )
+      .run(next, new Date().toISOString(), bucketName, tableId, expectedVersion);
+    return result.changes === 1;
+  }
+
+  async getResourceAttributes(
+    resource: string,
+    kind: ResourceAttributeKind,
+  ): Promise<Record<string, string>> {
+    const rows = this.#db
+      .prepare("SELECT key, value FROM resource_attributes WHERE resource = ? AND kind = ? ORDER BY key")
+      .all(resource, kind) as Array<{ key: string; value: string }>;
+    return Object.fromEntries(rows.map((row) => [row.key, row.value]));
+  }
+
+  async updateResourceAttributes(
+    resource: string,
+    kind: ResourceAttributeKind,
+    changes: Record<string, string | undefined>,
+  ): Promise<void> {
+    const upsert = this.#db.prepare(
+      "INSERT INTO resource_attributes (resource, kind, key, value) VALUES (?, ?, ?, ?) " +
+        "ON CONFLICT (resource, kind, key) DO UPDATE SET value = excluded.value",
+    );
+    const remove = this.#db.prepare(
+      "DELETE FROM resource_attributes WHERE resource = ? AND kind = ? AND key = ?",
+    );
+    this.immediate(() => {
+      for (const [key, value] of Object.entries(changes)) {
+        if (value === undefined) remove.run(resource, kind, key);
+        else upsert.run(resource, kind, key, value);
+      }
+    });
+  }
+
+  async deleteResourceAttributes(resource: string): Promise<void> {
+    this.#db
+      .prepare(`DELETE FROM resource_attributes WHERE resource = ? OR ${startsWith("resource")}`)
+      .run(resource, `${resource}/table/`, `${resource}/table/`);
+  }
+
   catalogStore(bucketName: string): CatalogStore {
     let store = this.#catalogStores.get(bucketName);
     if (!store) {
@@ -180,12 +360,15 @@ export class SqliteCatalogStore implements CatalogStore {
   async createNamespace(namespace: Namespace, properties: Record<string, string>): Promise<void> {
     try {
       this.#db
-        .prepare("INSERT INTO namespaces (bucket, namespace, parent, properties) VALUES (?, ?, ?, ?)")
+        .prepare(
+          "INSERT INTO namespaces (bucket, namespace, parent, properties, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
         .run(
           this.#bucket,
           namespaceKey(namespace),
           namespaceKey(namespace.slice(0, -1)),
           JSON.stringify(properties),
+          new Date().toISOString(),
         );
     } catch (error) {
       const code = sqliteCode(error);
@@ -258,9 +441,17 @@ export class SqliteCatalogStore implements CatalogStore {
     try {
       this.#db
         .prepare(
-          "INSERT INTO tables (bucket, namespace, name, metadata_location, version, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+          "INSERT INTO tables (bucket, namespace, name, metadata_location, version, table_id, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
         )
-        .run(this.#bucket, namespaceKey(identifier.namespace), identifier.name, metadataLocation, now, now);
+        .run(
+          this.#bucket,
+          namespaceKey(identifier.namespace),
+          identifier.name,
+          metadataLocation,
+          randomUUID(),
+          now,
+          now,
+        );
     } catch (error) {
       throw this.#tableConstraint(error, identifier);
     }
