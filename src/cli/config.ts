@@ -64,6 +64,8 @@ export const serveSettingsSchema = z.strictObject({
     .min(1024)
     .default(16 * 1024 * 1024),
   defaultBucket: z.string().min(1).optional(),
+  /** Time between automatic maintenance passes; 0 turns automatic maintenance off. */
+  maintenanceIntervalMs: z.coerce.number().int().min(0).default(300_000),
 });
 
 export const serveEnv: Record<string, string> = {
@@ -73,6 +75,7 @@ export const serveEnv: Record<string, string> = {
   logLevel: "FLOE_LOG_LEVEL",
   bodyLimitBytes: "FLOE_BODY_LIMIT_BYTES",
   defaultBucket: "FLOE_DEFAULT_BUCKET",
+  maintenanceIntervalMs: "FLOE_MAINTENANCE_INTERVAL_MS",
 };
 
 export const bucketSettingsSchema = z.strictObject({

@@ -1,6 +1,6 @@
 /**
- * `floe serve`: the table-bucket server (Iceberg REST catalog under /iceberg) over the data
- * directory. Logs are JSON lines on stdout; where it listens goes to stderr. SIGINT / SIGTERM stop
+ * `floe serve`: the table-bucket server (Iceberg REST catalog under /iceberg, S3 Tables API at the
+ * root, automatic maintenance) over the data directory. Logs are JSON lines on stdout; where it listens goes to stderr. SIGINT / SIGTERM stop
  * accepting, finish requests in flight, and close the catalog database.
  */
 import type { Command } from "commander";
@@ -15,6 +15,7 @@ export interface ServeFlags {
   logLevel?: string;
   bodyLimitBytes?: string;
   defaultBucket?: string;
+  maintenanceIntervalMs?: string;
 }
 
 export async function serve(flags: ServeFlags, signals: NodeJS.EventEmitter = process): Promise<void> {
@@ -29,6 +30,7 @@ export async function serve(flags: ServeFlags, signals: NodeJS.EventEmitter = pr
     logger: settings.logLevel === "silent" ? false : { level: settings.logLevel },
     bodyLimitBytes: settings.bodyLimitBytes,
     ...(settings.defaultBucket ? { defaultBucket: settings.defaultBucket } : {}),
+    maintenanceIntervalMs: settings.maintenanceIntervalMs,
   });
   console.error(
     `floe serve: listening on ${server.url} (Iceberg REST catalog: ${server.catalogUri}, data: ${server.buckets.dataDir})`,
@@ -65,5 +67,9 @@ export function registerServe(program: Command): void {
     )
     .option("--body-limit-bytes <n>", "largest request body (env: FLOE_BODY_LIMIT_BYTES) [default: 16 MiB]")
     .option("--default-bucket <name>", "warehouse for clients that name none (env: FLOE_DEFAULT_BUCKET)")
+    .option(
+      "--maintenance-interval-ms <ms>",
+      "time between automatic maintenance passes, 0 = off (env: FLOE_MAINTENANCE_INTERVAL_MS) [default: 300000]",
+    )
     .action(async (flags: ServeFlags) => serve(flags));
 }

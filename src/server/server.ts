@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import type { FastifyServerOptions } from "fastify";
 import type { FileIoOptions } from "../io/index.ts";
 import { buildApp, type FloeApp, REST_PREFIX } from "./app.ts";
+import { MaintenanceScheduler } from "./maintenance-scheduler.ts";
 import { SqliteServerStore } from "./store/sqlite-store.ts";
 import { TableBuckets } from "./table-buckets.ts";
 
@@ -21,10 +22,13 @@ export interface ServerSettings {
   logger?: FastifyServerOptions["logger"];
   bodyLimitBytes?: number;
   defaultBucket?: string;
+  /** Automatic maintenance every this many ms (0 or absent: off). */
+  maintenanceIntervalMs?: number;
 }
 
 export interface RunningServer extends FloeApp {
   buckets: TableBuckets;
+  maintenance: MaintenanceScheduler;
   /** `http://host:port` */
   url: string;
   /** The Iceberg REST catalog's base URI: `http://host:port/iceberg`. */
@@ -60,6 +64,12 @@ export async function startServer(settings: ServerSettings): Promise<RunningServ
     await buckets.store.close();
     throw error;
   }
+  const maintenance = new MaintenanceScheduler({
+    buckets,
+    intervalMs: settings.maintenanceIntervalMs ?? 0,
+    log: floe.app.log,
+  });
+  maintenance.start();
   const address = floe.app.server.address();
   const port = typeof address === "object" && address ? address.port : settings.port;
   const host = settings.host.includes(":") ? `[${settings.host}]` : settings.host;
@@ -69,7 +79,9 @@ export async function startServer(settings: ServerSettings): Promise<RunningServ
     buckets,
     url,
     catalogUri: `${url}${REST_PREFIX}`,
+    maintenance,
     close: async () => {
+      await maintenance.stop();
       await floe.app.close();
       buckets.close();
       await buckets.store.close();
