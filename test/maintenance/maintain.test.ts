@@ -48,7 +48,17 @@ test("one pass runs the enabled jobs and reports status and metrics; disabled jo
   assert.equal((await planScan(latest)).tasks.length, 1);
   assert.deepEqual(sortById(await readTable(latest)), model.sorted());
 
-  // A failing job is reported, not thrown.
+  // A failing job is reported, not thrown: a store that refuses every commit fails compaction (which has
+  // work to do on fresh small files) while the pass still returns.
+  for (let i = 0; i < 6; i++) {
+    table = await cdcCommit(
+      catalog,
+      await catalog.loadTable(ordersId),
+      model,
+      { upserts: [{ id: BigInt(100 + i), status: "late", day: 2 }], deletes: [] },
+      "equality",
+    );
+  }
   const failing = await maintainTable({
     catalog: {
       ...catalog,
@@ -59,7 +69,10 @@ test("one pass runs the enabled jobs and reports status and metrics; disabled jo
     } as unknown as typeof catalog,
     identifier: ordersId,
     configuration,
-    compaction: { minInputFiles: 1 },
+    nowMs: () => now,
   });
-  assert.ok(["Successful", "Failed"].includes(failing.status.icebergCompaction.status));
+  assert.equal(failing.status.icebergCompaction.status, "Failed");
+  assert.match(failing.status.icebergCompaction.failureMessage ?? "", /store down/);
+  assert.equal(failing.status.icebergUnreferencedFileRemoval.status, "Disabled");
+  assert.deepEqual(sortById(await readTable(await catalog.loadTable(ordersId))), model.sorted());
 });
