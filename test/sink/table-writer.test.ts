@@ -1,0 +1,356 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Catalog, LoadedTable } from "../../src/catalog/catalog.ts";
+import type { DataFile } from "../../src/iceberg/data-file.ts";
+import { equal } from "../../src/iceberg/expressions.ts";
+import { RewriteFiles } from "../../src/iceberg/operations/rewrite.ts";
+import { writeDataFiles } from "../../src/iceberg/parquet-writer.ts";
+import { readTable } from "../../src/iceberg/reader.ts";
+import { planScan } from "../../src/iceberg/scan.ts";
+import { currentSchema, defaultSpec } from "../../src/iceberg/table-metadata.ts";
+import { identity } from "../../src/iceberg/transforms.ts";
+import { comparePositions } from "../../src/sink/change.ts";
+import { SinkError } from "../../src/sink/errors.ts";
+import { committedPosition } from "../../src/sink/position.ts";
+import { UpsertTableWriter, type UpsertTableWriterOptions } from "../../src/sink/table-writer.ts";
+import { localWarehouse } from "../helpers/tables.ts";
+import { accountsSchema, Model, sortRows } from "./model.ts";
+
+const id = { namespace: ["src"], name: "accounts" };
+
+async function setup(t: Parameters<typeof localWarehouse>[0], partitioned = false) {
+  const warehouse = localWarehouse(t);
+  await warehouse.catalog.createNamespace(["src"]);
+  await warehouse.catalog.createTable(id, {
+    schema: accountsSchema,
+    spec: partitioned
+      ? { specId: 0, fields: [{ sourceId: 2, fieldId: 1000, name: "region", transform: identity }] }
+      : undefined,
+  });
+  return warehouse;
+}
+
+async function tableRows(catalog: Catalog): Promise<unknown[]> {
+  return sortRows(await readTable(await catalog.loadTable(id)));
+}
+
+async function runRounds(
+  writer: UpsertTableWriter,
+  model: Model,
+  catalog: Catalog,
+  rounds: number,
+  changesPerRound: number,
+  keySpace = 40,
+) {
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < changesPerRound; i++) assert.equal(await writer.write(model.change(keySpace)), true);
+    const result = await writer.commit();
+    assert.ok(result.snapshotId !== undefined);
+    assert.deepEqual(await tableRows(catalog), model.expected(), `round ${round}`);
+    assert.equal(committedPosition(result.table), result.sourcePosition);
+  }
+}
+
+const small: Partial<UpsertTableWriterOptions> = { bufferRows: 7, keyIndex: { memoryLimitEntries: 10 } };
+
+test("upsert with position deletes: the table equals the model after every round (mid-round flushes, spilled index)", async (t) => {
+  const { catalog } = await setup(t);
+  const writer = await UpsertTableWriter.open({ catalog, identifier: id, ...small });
+  t.after(() => writer.close());
+  const model = new Model(1);
+  await runRounds(writer, model, catalog, 6, 40);
+  assert.equal(writer.indexedKeys, model.rows.size);
+  // Readers get position deletes only.
+  const plan = await planScan(await catalog.loadTable(id));
+  assert.ok(plan.tasks.some((task) => task.deletes.length > 0));
+  assert.ok(plan.tasks.every((task) => task.deletes.every((d) => d.content === 1)));
+});
+
+test("upsert on a partitioned table: rows moving between partitions", async (t) => {
+  const { catalog } = await setup(t, true);
+  const writer = await UpsertTableWriter.open({ catalog, identifier: id, bufferRows: 5 });
+  t.after(() => writer.close());
+  await runRounds(writer, new Model(2), catalog, 4, 30, 20);
+});
+
+test("restart: a new writer reads the committed position back, skips replayed changes and rebuilds the index", async (t) => {
+  const { catalog } = await setup(t);
+  const model = new Model(3);
+  const first = await UpsertTableWriter.open({ catalog, identifier: id, ...small });
+  const replay = [];
+  for (let i = 0; i < 30; i++) {
+    const change = model.change(30);
+    replay.push(change);
+    await first.write(change);
+  }
+  const committed = await first.commit();
+  // Changes after the commit are lost with the crash; the source resends them.
+  const lostModel = new Map(model.rows);
+  await first.close();
+
+  const second = await UpsertTableWriter.open({ catalog, identifier: id, ...small });
+  t.after(() => second.close());
+  assert.equal(second.committedPosition, committed.sourcePosition);
+  assert.equal(second.indexedKeys, lostModel.size);
+  for (const change of replay) assert.equal(await second.write(change), false);
+  await runRounds(second, model, catalog, 3, 30, 30);
+});
+
+test("an update with TOAST-unchanged columns keeps the stored value (from the table, and from the round)", async (t) => {
+  const { catalog } = await setup(t);
+  const writer = await UpsertTableWriter.open({ catalog, identifier: id, bufferRows: 2 });
+  t.after(() => writer.close());
+  const at = (n: number) => `0/${(0x100 + n).toString(16)}`;
+  await writer.write({
+    op: "c",
+    key: { id: 1n },
+    after: { id: 1n, region: "eu", qty: 1, note: "big text" },
+    position: at(1),
+    commitTimeMs: 0,
+  });
+  await writer.write({
+    op: "c",
+    key: { id: 2n },
+    after: { id: 2n, region: "us", qty: 2, note: "other" },
+    position: at(2),
+    commitTimeMs: 0,
+  });
+  await writer.commit();
+  // From the committed row.
+  await writer.write({
+    op: "u",
+    key: { id: 1n },
+    after: { id: 1n, region: "ap", qty: 10 },
+    unchangedColumns: ["note"],
+    position: at(3),
+    commitTimeMs: 0,
+  });
+  // From the buffer, then (bufferRows 2) from a file of this round.
+  await writer.write({
+    op: "c",
+    key: { id: 3n },
+    after: { id: 3n, region: "eu", qty: 3, note: "third" },
+    position: at(4),
+    commitTimeMs: 0,
+  });
+  await writer.write({
+    op: "u",
+    key: { id: 3n },
+    after: { id: 3n, region: "eu", qty: 30 },
+    unchangedColumns: ["note"],
+    position: at(5),
+    commitTimeMs: 0,
+  });
+  await writer.write({
+    op: "u",
+    key: { id: 3n },
+    after: { id: 3n, region: "us", qty: 31 },
+    unchangedColumns: ["note"],
+    position: at(6),
+    commitTimeMs: 0,
+  });
+  await writer.commit();
+  assert.deepEqual(await tableRows(catalog), [
+    { id: 1n, region: "ap", qty: 10, note: "big text" },
+    { id: 2n, region: "us", qty: 2, note: "other" },
+    { id: 3n, region: "us", qty: 31, note: "third" },
+  ]);
+});
+
+test("a primary key change as delete + create, and as an update with another key before", async (t) => {
+  const { catalog } = await setup(t);
+  const writer = await UpsertTableWriter.open({ catalog, identifier: id });
+  t.after(() => writer.close());
+  const row = (n: bigint, qty: number) => ({ id: n, region: "eu", qty, note: null });
+  await writer.write({ op: "c", key: { id: 1n }, after: row(1n, 1), position: "0/1", commitTimeMs: 0 });
+  await writer.write({ op: "c", key: { id: 2n }, after: row(2n, 2), position: "0/2", commitTimeMs: 0 });
+  await writer.commit();
+  await writer.write({ op: "d", key: { id: 1n }, before: row(1n, 1), position: "0/3", commitTimeMs: 0 });
+  await writer.write({ op: "c", key: { id: 11n }, after: row(11n, 1), position: "0/3#1", commitTimeMs: 0 });
+  await writer.write({
+    op: "u",
+    key: { id: 12n },
+    before: row(2n, 2),
+    after: row(12n, 2),
+    position: "0/4",
+    commitTimeMs: 0,
+  });
+  await writer.commit();
+  assert.deepEqual(await tableRows(catalog), [row(11n, 1), row(12n, 2)]);
+});
+
+async function compactEverything(catalog: Catalog, table: LoadedTable): Promise<void> {
+  const plan = await planScan(table);
+  const removed = new Map<string, DataFile>();
+  for (const task of plan.tasks) {
+    removed.set(task.dataFile.filePath, task.dataFile);
+    for (const d of task.deletes) removed.set(d.filePath, d);
+  }
+  const rows = await readTable(table);
+  const added = await writeDataFiles({
+    schema: currentSchema(table.metadata),
+    spec: defaultSpec(table.metadata),
+    rows,
+    io: table.io,
+    location: `${table.metadata.location}/data`,
+  });
+  await new RewriteFiles(catalog, table).rewriteFiles(removed.values(), added).commit();
+}
+
+test("compaction between prepare and commit: the writer rebuilds its index, recomputes the deletes and retries", async (t) => {
+  const { catalog } = await setup(t);
+  const writer = await UpsertTableWriter.open({ catalog, identifier: id, ...small });
+  t.after(() => writer.close());
+  const model = new Model(4);
+  await runRounds(writer, model, catalog, 2, 30, 20);
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 25; i++) await writer.write(model.change(20));
+    const prepared = await writer.prepareCommit();
+    assert.ok(prepared.referencedDataFiles.length > 0, "the round deletes committed rows");
+    await compactEverything(catalog, await catalog.loadTable(id));
+    const result = await writer.commit();
+    assert.ok(result.attempts > 1, "the first attempt failed validation");
+    assert.deepEqual(await tableRows(catalog), model.expected(), `round ${round}`);
+  }
+  // Compaction between rounds (not racing a commit): detected by the snapshot id at the next round.
+  await compactEverything(catalog, await catalog.loadTable(id));
+  await runRounds(writer, model, catalog, 2, 30, 20);
+  // Compactions are followed incrementally (replaced files out, new files' keys in), not by a rebuild.
+  assert.equal(writer.indexStats.rebuilds, 1, "only the one at open");
+  assert.ok(writer.indexStats.catchUps >= 4, `catch-ups: ${writer.indexStats.catchUps}`);
+  assert.equal(writer.indexedKeys, model.rows.size);
+});
+
+test("compaction that commits between prepare and commit without touching the round's targets", async (t) => {
+  const { catalog } = await setup(t);
+  const writer = await UpsertTableWriter.open({ catalog, identifier: id, ...small });
+  t.after(() => writer.close());
+  const model = new Model(8);
+  await runRounds(writer, model, catalog, 2, 30, 20);
+  // Only inserts of new keys: the round targets no committed file, so the row delta commits on top of
+  // the compaction, and the index catches up over it afterwards.
+  for (let i = 0; i < 10; i++) {
+    const key = BigInt(1000 + i);
+    const after = { id: key, region: "eu", qty: i, note: null };
+    model.rows.set(key, after);
+    await writer.write({ op: "c", key: { id: key }, after, position: model.nextPosition(), commitTimeMs: 0 });
+  }
+  assert.deepEqual((await writer.prepareCommit()).referencedDataFiles, []);
+  await compactEverything(catalog, await catalog.loadTable(id));
+  await writer.commit();
+  assert.deepEqual(await tableRows(catalog), model.expected());
+  assert.equal(writer.indexStats.rebuilds, 1);
+  await runRounds(writer, model, catalog, 2, 30, 20);
+});
+
+test("equality delete mode: the table equals the model; committed rows are deleted by key", async (t) => {
+  const { catalog } = await setup(t);
+  const writer = await UpsertTableWriter.open({
+    catalog,
+    identifier: id,
+    deleteMode: "equality",
+    bufferRows: 7,
+  });
+  t.after(() => writer.close());
+  const model = new Model(5);
+  // Equality mode keeps no key index, so no TOAST updates: drop the unchanged columns up front.
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 40; i++) {
+      const change = model.change(40);
+      if (change.unchangedColumns && change.after) {
+        change.after = { ...change.after, note: model.rows.get(change.after.id as bigint)?.note ?? null };
+        delete change.unchangedColumns;
+      }
+      await writer.write(change);
+    }
+    await writer.commit();
+    assert.deepEqual(await tableRows(catalog), model.expected(), `round ${round}`);
+  }
+  const plan = await planScan(await catalog.loadTable(id));
+  assert.ok(plan.tasks.some((task) => task.deletes.some((d) => d.content === 2)));
+});
+
+test("positions: LSN order, then sequence", () => {
+  assert.ok(comparePositions("0/16B3748", "0/16B3749") < 0);
+  assert.ok(comparePositions("1/0", "0/FFFFFFFF") > 0);
+  assert.ok(comparePositions("0/10#2", "0/10#10") < 0);
+  assert.equal(comparePositions("0/10", "0/10#0"), 0);
+});
+
+test("TRUNCATE in upsert mode deletes every committed row and what came before it in the round", async (t) => {
+  const { catalog } = await setup(t);
+  const writer = await UpsertTableWriter.open({ catalog, identifier: id, ...small });
+  t.after(() => writer.close());
+  const model = new Model(6);
+  await runRounds(writer, model, catalog, 2, 30, 20);
+  for (let i = 0; i < 15; i++) await writer.write(model.change(20));
+  model.rows.clear();
+  await writer.write({ op: "t", key: {}, position: model.nextPosition(), commitTimeMs: 0 });
+  for (let i = 0; i < 15; i++) await writer.write(model.change(20));
+  await writer.commit();
+  assert.deepEqual(await tableRows(catalog), model.expected());
+  await runRounds(writer, model, catalog, 2, 30, 20);
+});
+
+test("positions must be unique and increasing within a round; a commit may not record an earlier one", async (t) => {
+  const { catalog } = await setup(t);
+  const writer = await UpsertTableWriter.open({ catalog, identifier: id });
+  t.after(() => writer.close());
+  const after = { id: 1n, region: null, qty: 1, note: null };
+  await writer.write({ op: "c", key: { id: 1n }, after, position: "0/20", commitTimeMs: 0 });
+  await assert.rejects(
+    writer.write({ op: "u", key: { id: 1n }, after, position: "0/20", commitTimeMs: 0 }),
+    (e: unknown) => e instanceof SinkError && e.code === "POSITION_OUT_OF_ORDER",
+  );
+  await assert.rejects(
+    writer.commit({ sourcePosition: "0/10" }),
+    (e: unknown) => e instanceof SinkError && e.code === "POSITION_OUT_OF_ORDER",
+  );
+  const result = await writer.commit({ sourcePosition: "0/30" });
+  assert.equal(committedPosition(result.table), "0/30");
+  assert.equal(result.table.metadata.snapshots.at(-1)!.summary["floe.source.lsn"], "0/30");
+});
+
+test("a flush larger than the target file size rolls over several files; positions are read back", async (t) => {
+  const { catalog } = localWarehouse(t);
+  await catalog.createNamespace(["src"]);
+  await catalog.createTable(id, {
+    schema: accountsSchema,
+    properties: { "write.target-file-size-bytes": "65536" },
+  });
+  const writer = await UpsertTableWriter.open({ catalog, identifier: id, bufferRows: 300_000 });
+  t.after(() => writer.close());
+  const rows = 250_000;
+  let lsn = 1;
+  const position = () => `0/${(lsn++).toString(16)}`;
+  for (let i = 0; i < rows; i++) {
+    const key = BigInt(i);
+    await writer.write({
+      op: "c",
+      key: { id: key },
+      after: { id: key, region: "eu", qty: i, note: `n${i}` },
+      position: position(),
+      commitTimeMs: 0,
+    });
+  }
+  const prepared = await writer.prepareCommit();
+  assert.ok(prepared.dataFiles.length > 1, `files: ${prepared.dataFiles.length}`);
+  await writer.commit();
+  // Update every 1000th row: the deletes must hit the right file and row.
+  for (let i = 0; i < rows; i += 1000) {
+    const key = BigInt(i);
+    await writer.write({
+      op: "u",
+      key: { id: key },
+      after: { id: key, region: "us", qty: -i, note: "changed" },
+      position: position(),
+      commitTimeMs: 0,
+    });
+  }
+  await writer.commit();
+  const table = await catalog.loadTable(id);
+  const changed = await readTable(table, { filter: equal("region", "us") });
+  assert.equal(changed.length, rows / 1000);
+  assert.ok(changed.every((r) => r.note === "changed" && r.qty === -Number(r.id)));
+  assert.equal((await readTable(table, { columns: ["id"] })).length, rows);
+});
