@@ -4,34 +4,17 @@ import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
-import type { Catalog, LoadedTable } from "../../src/catalog/catalog.ts";
 import { dumpTable, parseTimestamp } from "../../src/dump/dump.ts";
 import { DumpError } from "../../src/dump/errors.ts";
 import type { DumpProgress } from "../../src/dump/progress.ts";
 import { withDuckDb } from "../../src/iceberg/duckdb.ts";
-import { FastAppend } from "../../src/iceberg/operations/append.ts";
 import { setRef, updatePartitionSpec } from "../../src/iceberg/operations/table-changes.ts";
-import { type Row, writeDataFiles } from "../../src/iceberg/parquet-writer.ts";
+import type { Row } from "../../src/iceberg/parquet-writer.ts";
 import { readTable } from "../../src/iceberg/reader.ts";
-import { currentSchema, defaultSpec } from "../../src/iceberg/table-metadata.ts";
 import { identity } from "../../src/iceberg/transforms.ts";
-import { localWarehouse, ordersId, ordersSchema } from "../helpers/tables.ts";
+import { appendRows, localWarehouse, ordersId, ordersSchema } from "../helpers/tables.ts";
 
 const days = (iso: string) => Date.parse(`${iso}T00:00:00Z`) / 86_400_000;
-
-async function append(catalog: Catalog, table: LoadedTable, rows: Row[]) {
-  const m = table.metadata;
-  const files = await writeDataFiles({
-    schema: currentSchema(m),
-    spec: defaultSpec(m),
-    rows,
-    io: table.io,
-    location: `${m.location}/data`,
-  });
-  const op = new FastAppend(catalog, table);
-  for (const f of files) op.appendFile(f);
-  return (await op.commit()).table;
-}
 
 /** Rows as plain JSON values, sorted: longs as numbers, dates as ISO strings. */
 function normalise(rows: Record<string, unknown>[]): Record<string, unknown>[] {
@@ -71,14 +54,14 @@ async function fixture(t: TestContext) {
   await catalog.createNamespace(["shop"]);
   let table = await catalog.createTable(ordersId, { schema: ordersSchema });
   table = (await updatePartitionSpec(catalog, table, [{ sourceId: 2, transform: identity }])).table;
-  table = await append(catalog, table, [
+  table = await appendRows(catalog, table, [
     { id: 1n, status: "new", day: days("2024-01-01") },
     { id: 2n, status: "paid", day: days("2024-01-02") },
   ]);
   const first = table.metadata.refs.main!.snapshotId;
   const firstAt = Number(table.metadata.snapshots.find((s) => s.snapshotId === first)!.timestampMs);
   await new Promise((resolve) => setTimeout(resolve, 5));
-  table = await append(catalog, table, [
+  table = await appendRows(catalog, table, [
     { id: 3n, status: "paid", day: days("2024-01-03") },
     { id: 4n, status: null, day: null },
     { id: 5n, status: 'it\'s, "quoted"\nnew', day: days("2024-01-05") },
@@ -167,7 +150,7 @@ test("split dumps write numbered part files; progress reports rows and bytes", a
   const rows: Row[] = [];
   for (let i = 0; i < 200_000; i++)
     rows.push({ id: BigInt(i), status: `status-${i % 97}-${i}`, day: 19_000 + (i % 300) });
-  table = await append(catalog, table, rows);
+  table = await appendRows(catalog, table, rows);
   const out = join(warehouse.dir, "parts");
   const events: DumpProgress[] = [];
   const result = await dumpTable(table, {

@@ -4,29 +4,11 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
-import type { Catalog, LoadedTable } from "../../src/catalog/catalog.ts";
 import { dumpCommand, parseBucketTable, parseSize } from "../../src/cli/dump.ts";
 import { queryCommand } from "../../src/cli/query.ts";
 import { csvField, renderTable } from "../../src/dump/format.ts";
 import { queryRows, runQuery } from "../../src/dump/query.ts";
-import { FastAppend } from "../../src/iceberg/operations/append.ts";
-import { type Row, writeDataFiles } from "../../src/iceberg/parquet-writer.ts";
-import { currentSchema, defaultSpec } from "../../src/iceberg/table-metadata.ts";
-import { localWarehouse, ordersId, ordersSchema } from "../helpers/tables.ts";
-
-async function append(catalog: Catalog, table: LoadedTable, rows: Row[]) {
-  const m = table.metadata;
-  const files = await writeDataFiles({
-    schema: currentSchema(m),
-    spec: defaultSpec(m),
-    rows,
-    io: table.io,
-    location: `${m.location}/data`,
-  });
-  const op = new FastAppend(catalog, table);
-  for (const f of files) op.appendFile(f);
-  return (await op.commit()).table;
-}
+import { appendRows, localWarehouse, ordersId, ordersSchema } from "../helpers/tables.ts";
 
 async function fixture(t: TestContext) {
   const warehouse = localWarehouse(t);
@@ -34,17 +16,17 @@ async function fixture(t: TestContext) {
   await catalog.createNamespace(["shop"]);
   await catalog.createNamespace(["crm"]);
   let orders = await catalog.createTable(ordersId, { schema: ordersSchema });
-  orders = await append(catalog, orders, [
+  orders = await appendRows(catalog, orders, [
     { id: 1n, status: "new", day: 19_700 },
     { id: 2n, status: "paid", day: 19_701 },
   ]);
   const first = orders.metadata.refs.main!.snapshotId;
-  orders = await append(catalog, orders, [{ id: 3n, status: "paid", day: null }]);
+  orders = await appendRows(catalog, orders, [{ id: 3n, status: "paid", day: null }]);
   let customers = await catalog.createTable(
     { namespace: ["crm"], name: "customers" },
     { schema: ordersSchema },
   );
-  customers = await append(catalog, customers, [{ id: 1n, status: "Ada", day: null }]);
+  customers = await appendRows(catalog, customers, [{ id: 1n, status: "Ada", day: null }]);
   return { ...warehouse, first };
 }
 

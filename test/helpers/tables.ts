@@ -6,11 +6,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TableIdentifier } from "../../src/catalog/catalog.ts";
+import type { Catalog, LoadedTable, TableIdentifier } from "../../src/catalog/catalog.ts";
 import { InMemoryCatalogStore } from "../../src/catalog/catalog-store.ts";
 import { StoreCatalog } from "../../src/catalog/store-catalog.ts";
 import { type DataFile, DataFileContent } from "../../src/iceberg/data-file.ts";
+import { FastAppend } from "../../src/iceberg/operations/append.ts";
+import { type Row, writeDataFiles } from "../../src/iceberg/parquet-writer.ts";
 import { Schema } from "../../src/iceberg/schema.ts";
+import { currentSchema, defaultSpec } from "../../src/iceberg/table-metadata.ts";
 import { primitive } from "../../src/iceberg/types.ts";
 import { LocalFileIO, localLocationOf } from "../../src/io/index.ts";
 
@@ -91,4 +94,20 @@ export function equalityDeleteFile(location: string, records: number): DataFile 
     fileSizeInBytes: 50,
     equalityIds: [1],
   };
+}
+
+/** Writes `rows` as Parquet through Floe's writer and commits them as one fast append. */
+export async function appendRows(catalog: Catalog, table: LoadedTable, rows: Row[]): Promise<LoadedTable> {
+  const m = table.metadata;
+  const files = await writeDataFiles({
+    schema: currentSchema(m),
+    spec: defaultSpec(m),
+    rows,
+    io: table.io,
+    location: `${m.location}/data`,
+    properties: m.properties,
+  });
+  const op = new FastAppend(catalog, table);
+  for (const f of files) op.appendFile(f);
+  return (await op.commit()).table;
 }

@@ -6,40 +6,25 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { Catalog, LoadedTable } from "../../src/catalog/catalog.ts";
+import type { LoadedTable } from "../../src/catalog/catalog.ts";
 import { dumpTable } from "../../src/dump/dump.ts";
 import type { DumpFormat } from "../../src/dump/output.ts";
 import { writeEqualityDeletes, writePositionDeletes } from "../../src/iceberg/delete-writer.ts";
 import { withDuckDb } from "../../src/iceberg/duckdb.ts";
-import { FastAppend } from "../../src/iceberg/operations/append.ts";
 import { RowDelta } from "../../src/iceberg/operations/row-delta.ts";
 import { updatePartitionSpec, updateSchema } from "../../src/iceberg/operations/table-changes.ts";
-import { type Row, writeDataFiles } from "../../src/iceberg/parquet-writer.ts";
+import { writeDataFiles } from "../../src/iceberg/parquet-writer.ts";
 import { planScan } from "../../src/iceberg/scan.ts";
 import { currentSchema, defaultSpec } from "../../src/iceberg/table-metadata.ts";
 import { bucket, day } from "../../src/iceberg/transforms.ts";
 import { primitive } from "../../src/iceberg/types.ts";
 import { runReader } from "../helpers/python.ts";
-import { localWarehouse, ordersId, ordersSchema } from "../helpers/tables.ts";
+import { appendRows, localWarehouse, ordersId, ordersSchema } from "../helpers/tables.ts";
 
 type Json = Record<string, unknown>;
 const days = (iso: string) => Date.parse(`${iso}T00:00:00Z`) / 86_400_000;
 const sortKey = (r: Json) => JSON.stringify(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
 const sorted = (rows: Json[]) => [...rows].sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
-
-async function append(catalog: Catalog, table: LoadedTable, rows: Row[]) {
-  const m = table.metadata;
-  const files = await writeDataFiles({
-    schema: currentSchema(m),
-    spec: defaultSpec(m),
-    rows,
-    io: table.io,
-    location: `${m.location}/data`,
-  });
-  const op = new FastAppend(catalog, table);
-  for (const f of files) op.appendFile(f);
-  return (await op.commit()).table;
-}
 
 /**
  * A dump read back in the Python readers' JSON form (readers.py `normalise`): every format goes through
@@ -96,7 +81,7 @@ test("dumps equal pyiceberg at every snapshot: deletes, schema and partition evo
   const snapshots: bigint[] = [];
   const mark = () => snapshots.push(table.metadata.refs.main!.snapshotId);
 
-  table = await append(catalog, table, [
+  table = await appendRows(catalog, table, [
     { id: 1n, status: "new", day: days("2024-01-01") },
     { id: 2n, status: "paid", day: days("2024-01-02") },
     { id: 3n, status: null, day: days("2024-01-03") },
@@ -115,7 +100,7 @@ test("dumps equal pyiceberg at every snapshot: deletes, schema and partition evo
   table = (await delta.commit()).table;
   mark();
   table = (await updateSchema(catalog, table, (u) => u.addColumn("total", primitive("double")))).table;
-  table = await append(catalog, table, [
+  table = await appendRows(catalog, table, [
     { id: 4n, status: 'new, "odd"', day: days("2024-02-01"), total: 9.5 },
   ]);
   mark();
@@ -125,7 +110,7 @@ test("dumps equal pyiceberg at every snapshot: deletes, schema and partition evo
       { sourceId: 1, transform: bucket(4) },
     ])
   ).table;
-  table = await append(catalog, table, [
+  table = await appendRows(catalog, table, [
     { id: 5n, status: "paid", day: days("2024-03-01"), total: 1.25 },
     { id: 6n, status: "new", day: null, total: 2 },
   ]);
@@ -155,7 +140,7 @@ test("dumps with equality deletes equal DuckDB's iceberg extension", async (t) =
   mkdirSync(outDir);
   await catalog.createNamespace(["shop"]);
   let table = await catalog.createTable(ordersId, { schema: ordersSchema });
-  table = await append(catalog, table, [
+  table = await appendRows(catalog, table, [
     { id: 1n, status: "new", day: days("2024-01-01") },
     { id: 2n, status: "new", day: days("2024-01-02") },
     { id: 3n, status: "new", day: days("2024-01-03") },

@@ -4,10 +4,9 @@
 // deletes, equality deletes, an evolved schema, an evolved partition spec and time travel.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Catalog, LoadedTable } from "../../src/catalog/catalog.ts";
+import type { LoadedTable } from "../../src/catalog/catalog.ts";
 import { writeEqualityDeletes, writePositionDeletes } from "../../src/iceberg/delete-writer.ts";
 import { equal } from "../../src/iceberg/expressions.ts";
-import { FastAppend } from "../../src/iceberg/operations/append.ts";
 import { OverwriteFiles } from "../../src/iceberg/operations/overwrite.ts";
 import { RowDelta } from "../../src/iceberg/operations/row-delta.ts";
 import { updatePartitionSpec, updateSchema } from "../../src/iceberg/operations/table-changes.ts";
@@ -18,7 +17,7 @@ import { currentSchema, defaultSpec } from "../../src/iceberg/table-metadata.ts"
 import { bucket, day } from "../../src/iceberg/transforms.ts";
 import { primitive } from "../../src/iceberg/types.ts";
 import { runReader } from "../helpers/python.ts";
-import { localWarehouse, ordersId, ordersSchema } from "../helpers/tables.ts";
+import { appendRows, localWarehouse, ordersId, ordersSchema } from "../helpers/tables.ts";
 
 /** Rows as the Python readers print them: sorted, longs as numbers, dates as ISO strings. */
 function normalise(rows: Row[]): Row[] {
@@ -38,21 +37,6 @@ function normalise(rows: Row[]): Row[] {
 
 const days = (iso: string) => Date.parse(`${iso}T00:00:00Z`) / 86_400_000;
 
-async function append(catalog: Catalog, table: LoadedTable, rows: Row[]) {
-  const m = table.metadata;
-  const files = await writeDataFiles({
-    schema: currentSchema(m),
-    spec: defaultSpec(m),
-    rows,
-    io: table.io,
-    location: `${m.location}/data`,
-    properties: m.properties,
-  });
-  const op = new FastAppend(catalog, table);
-  for (const f of files) op.appendFile(f);
-  return (await op.commit()).table;
-}
-
 function assertEveryoneReads(
   table: LoadedTable,
   expected: Row[],
@@ -70,7 +54,7 @@ test("appends, position deletes, schema and partition evolution, time travel: ev
   await catalog.createNamespace(["shop"]);
   let table = await catalog.createTable(ordersId, { schema: ordersSchema });
 
-  table = await append(catalog, table, [
+  table = await appendRows(catalog, table, [
     { id: 1n, status: "new", day: days("2024-01-01") },
     { id: 2n, status: "paid", day: days("2024-01-02") },
     { id: 3n, status: null, day: days("2024-01-03") },
@@ -106,7 +90,7 @@ test("appends, position deletes, schema and partition evolution, time travel: ev
       u.addColumn("total", primitive("double"));
     })
   ).table;
-  table = await append(catalog, table, [{ id: 4n, status: "new", day: days("2024-02-01"), total: 9.5 }]);
+  table = await appendRows(catalog, table, [{ id: 4n, status: "new", day: days("2024-02-01"), total: 9.5 }]);
   const afterEvolve = normalise(await readTable(table));
   assert.deepEqual(afterEvolve.find((r) => r.id === 1)?.total, null);
   assert.deepEqual(afterEvolve.find((r) => r.id === 4)?.total, 9.5);
@@ -120,7 +104,7 @@ test("appends, position deletes, schema and partition evolution, time travel: ev
     ])
   ).table;
   assert.equal(defaultSpec(table.metadata).specId, 1);
-  table = await append(catalog, table, [
+  table = await appendRows(catalog, table, [
     { id: 5n, status: "paid", day: days("2024-03-01"), total: 1.25 },
     { id: 6n, status: "new", day: days("2024-03-02"), total: 2 },
   ]);
@@ -136,7 +120,7 @@ test("equality deletes apply only to older rows (DuckDB and Floe agree; pyiceber
   const { catalog } = localWarehouse(t);
   await catalog.createNamespace(["shop"]);
   let table = await catalog.createTable(ordersId, { schema: ordersSchema });
-  table = await append(catalog, table, [
+  table = await appendRows(catalog, table, [
     { id: 1n, status: "new", day: days("2024-01-01") },
     { id: 2n, status: "new", day: days("2024-01-02") },
   ]);
@@ -174,12 +158,12 @@ test("overwrite by filter removes exactly the matching rows, copy-on-write, acro
   const { catalog } = localWarehouse(t);
   await catalog.createNamespace(["shop"]);
   let table = await catalog.createTable(ordersId, { schema: ordersSchema });
-  table = await append(catalog, table, [
+  table = await appendRows(catalog, table, [
     { id: 1n, status: "new", day: days("2024-01-01") },
     { id: 2n, status: "paid", day: days("2024-01-02") },
   ]);
-  table = await append(catalog, table, [{ id: 3n, status: "new", day: days("2024-01-03") }]);
-  table = await append(catalog, table, [{ id: 4n, status: "paid", day: days("2024-01-04") }]);
+  table = await appendRows(catalog, table, [{ id: 3n, status: "new", day: days("2024-01-03") }]);
+  table = await appendRows(catalog, table, [{ id: 4n, status: "paid", day: days("2024-01-04") }]);
 
   const outcome = await new OverwriteFiles(catalog, table).overwriteWhere(equal("status", "new")).commit();
   table = outcome.table;
