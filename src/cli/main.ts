@@ -11,6 +11,7 @@ import { CliError } from "./config.ts";
 import { dumpCommand, openRestCatalog } from "./dump.ts";
 import { maintainCommand } from "./maintain.ts";
 import { queryCommand } from "./query.ts";
+import { replicateCommand } from "./replicate.ts";
 import { registerServe } from "./serve.ts";
 
 export const exitCodes = { ok: 0, failure: 1, usage: 2, differences: 3 } as const;
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   program.addCommand(dumpCommand({ openCatalog: openRestCatalog }));
   program.addCommand(queryCommand({ openCatalog: openRestCatalog }));
   program.addCommand(maintainCommand({ openCatalog: openRestCatalog }));
+  program.addCommand(replicateCommand({ openCatalog: openRestCatalog }));
   return program;
 }
 
