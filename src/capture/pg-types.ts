@@ -204,7 +204,7 @@ export class TypeRegistry {
     if (this.options.unknownTypes === "string") return textMapping(row.formatted, "string");
     throw new CaptureError(
       "UNKNOWN_TYPE",
-      `column "${context.column}" of table ${context.table} has type ${row.nspname}.${row.typname}, which Floe does not map; set unknown.types=string (Debezium: include.unknown.datatypes=true) to capture its text, or exclude the column's table`,
+      `column "${context.column}" of table ${context.table} has type ${row.nspname}.${row.typname}, which Floe does not map; set unknownTypes: "string" (Debezium: include.unknown.datatypes=true) to capture its text, or exclude the column's table`,
     );
   }
 
