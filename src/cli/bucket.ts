@@ -1,7 +1,8 @@
 /**
  * `floe bucket create|list|delete`: manages table buckets directly in the data directory's catalog
- * database, so it works with or without a running `floe serve` (SQLite in WAL mode serializes the
- * writers; a running server sees a new bucket on its next request).
+ * database (the SQLite file, or the PostgreSQL catalog store), so it works with or without a running
+ * `floe serve` (SQLite in WAL mode or PostgreSQL serializes the writers; a running server sees a new
+ * bucket on its next request).
  */
 import type { Command } from "commander";
 import { openTableBuckets } from "../server/server.ts";
@@ -11,6 +12,7 @@ import { bucketEnv, bucketSettingsSchema, fileIoOptionsOf, loadSettings } from "
 export interface BucketFlags {
   config?: string;
   dataDir?: string;
+  catalogStore?: string;
   storage?: string;
   json?: boolean;
 }
@@ -23,6 +25,7 @@ async function withBuckets<T>(
   const settings = loadSettings(bucketSettingsSchema, bucketEnv, { flags: settingFlags });
   const buckets = openTableBuckets({
     dataDir: settings.dataDir,
+    ...(settings.catalogStore ? { catalogStore: settings.catalogStore } : {}),
     region: settings.region,
     accountId: settings.accountId,
     io: fileIoOptionsOf(settings.s3),
@@ -45,6 +48,10 @@ export function registerBucket(program: Command): void {
     command
       .option("--config <file>", "YAML config file (env: FLOE_CONFIG)")
       .option("--data-dir <dir>", "the server's data directory (env: FLOE_DATA_DIR) [default: .floe/data]")
+      .option(
+        "--catalog-store <url>",
+        "the server's postgres://… catalog database, if it uses one (env: FLOE_CATALOG_STORE)",
+      )
       .option("--json", "print JSON");
 
   common(bucket.command("create <name>"))

@@ -34,6 +34,11 @@ export type S3Settings = z.infer<typeof s3SettingsSchema>;
 /** Settings `floe serve` and `floe bucket` share: where the catalog lives and how ARNs and S3 look. */
 const catalogDataSettings = {
   dataDir: z.string().min(1).default(".floe/data"),
+  /** A PostgreSQL URL for a catalog several `floe serve` replicas share; unset: `<dataDir>/catalog.db`. */
+  catalogStore: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/i, "the catalog store is a postgres:// or postgresql:// URL")
+    .optional(),
   region: z.string().min(1).default("us-east-1"),
   accountId: z
     .string()
@@ -44,6 +49,7 @@ const catalogDataSettings = {
 
 const catalogDataEnv = {
   dataDir: "FLOE_DATA_DIR",
+  catalogStore: "FLOE_CATALOG_STORE",
   region: "FLOE_REGION",
   accountId: "FLOE_ACCOUNT_ID",
   "s3.endpoint": "FLOE_S3_ENDPOINT",

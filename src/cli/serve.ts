@@ -5,11 +5,13 @@
  */
 import type { Command } from "commander";
 import { startServer } from "../server/server.ts";
+import { redactUrl } from "../server/store/postgres-store.ts";
 import { fileIoOptionsOf, loadSettings, serveEnv, serveSettingsSchema } from "./config.ts";
 
 export interface ServeFlags {
   config?: string;
   dataDir?: string;
+  catalogStore?: string;
   host?: string;
   port?: string;
   logLevel?: string;
@@ -22,6 +24,7 @@ export async function serve(flags: ServeFlags, signals: NodeJS.EventEmitter = pr
   const settings = loadSettings(serveSettingsSchema, serveEnv, { flags: { ...flags } });
   const server = await startServer({
     dataDir: settings.dataDir,
+    ...(settings.catalogStore ? { catalogStore: settings.catalogStore } : {}),
     host: settings.host,
     port: settings.port,
     region: settings.region,
@@ -32,8 +35,9 @@ export async function serve(flags: ServeFlags, signals: NodeJS.EventEmitter = pr
     ...(settings.defaultBucket ? { defaultBucket: settings.defaultBucket } : {}),
     maintenanceIntervalMs: settings.maintenanceIntervalMs,
   });
+  const catalog = settings.catalogStore ? `, catalog: ${redactUrl(settings.catalogStore)}` : "";
   console.error(
-    `floe serve: listening on ${server.url} (Iceberg REST catalog: ${server.catalogUri}, data: ${server.buckets.dataDir})`,
+    `floe serve: listening on ${server.url} (Iceberg REST catalog: ${server.catalogUri}, data: ${server.buckets.dataDir}${catalog})`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -58,6 +62,10 @@ export function registerServe(program: Command): void {
     .option(
       "--data-dir <dir>",
       "catalog database and local buckets (env: FLOE_DATA_DIR) [default: .floe/data]",
+    )
+    .option(
+      "--catalog-store <url>",
+      "postgres://… catalog database shared by several replicas (env: FLOE_CATALOG_STORE) [default: <data-dir>/catalog.db]",
     )
     .option("--host <host>", "address to listen on (env: FLOE_HOST) [default: 127.0.0.1]")
     .option("--port <port>", "port to listen on, 0 for any (env: FLOE_PORT) [default: 8181]")

@@ -1,18 +1,27 @@
 /**
- * Starting `floe serve` from settings: the SQLite store in the data directory, the table buckets,
+ * Starting `floe serve` from settings: the catalog store (the SQLite file in the data directory, or a
+ * PostgreSQL database shared by several replicas), the table buckets,
  * the app, and a listening socket; `close()` stops accepting, finishes requests, and closes the store.
  */
 import { join, resolve } from "node:path";
 import type { FastifyServerOptions } from "fastify";
 import type { FileIoOptions } from "../io/index.ts";
 import { buildApp, type FloeApp, REST_PREFIX } from "./app.ts";
+import { ServerError } from "./errors.ts";
 import { MaintenanceScheduler } from "./maintenance-scheduler.ts";
+import { PostgresServerStore } from "./store/postgres-store.ts";
 import { SqliteServerStore } from "./store/sqlite-store.ts";
+import type { ServerStore } from "./store/store.ts";
 import { TableBuckets } from "./table-buckets.ts";
 
 export interface ServerSettings {
   /** Holds `catalog.db` and, for buckets without explicit storage, `buckets/<name>/`. */
   dataDir: string;
+  /**
+   * Where the catalog lives: absent for the SQLite file `<dataDir>/catalog.db`, or a
+   * `postgres://` / `postgresql://` URL for a database several servers share.
+   */
+  catalogStore?: string;
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -36,9 +45,30 @@ export interface RunningServer extends FloeApp {
   close(): Promise<void>;
 }
 
-export function openTableBuckets(settings: Pick<ServerSettings, "dataDir" | "region" | "accountId" | "io">) {
+/** True for the catalog-store settings that name a PostgreSQL database. */
+export function isPostgresUrl(value: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(value);
+}
+
+/** The store the settings name: PostgreSQL for a `postgres://` URL, else the data directory's SQLite file. */
+export function openServerStore(settings: Pick<ServerSettings, "dataDir" | "catalogStore">): ServerStore {
+  if (settings.catalogStore) {
+    if (!isPostgresUrl(settings.catalogStore)) {
+      throw new ServerError(
+        "BAD_REQUEST",
+        "the catalog store must be a postgres:// or postgresql:// URL (leave it unset for the SQLite file in the data directory)",
+      );
+    }
+    return new PostgresServerStore({ url: settings.catalogStore });
+  }
+  return new SqliteServerStore({ path: join(resolve(settings.dataDir), "catalog.db") });
+}
+
+export function openTableBuckets(
+  settings: Pick<ServerSettings, "dataDir" | "catalogStore" | "region" | "accountId" | "io">,
+) {
   const dataDir = resolve(settings.dataDir);
-  const store = new SqliteServerStore({ path: join(dataDir, "catalog.db") });
+  const store = openServerStore(settings);
   return new TableBuckets({
     store,
     dataDir,
@@ -52,6 +82,8 @@ export async function startServer(settings: ServerSettings): Promise<RunningServ
   const buckets = openTableBuckets(settings);
   let floe: FloeApp;
   try {
+    // Fails fast on a catalog database that cannot be reached or opened (PostgreSQL connects lazily).
+    await buckets.store.ping();
     floe = await buildApp({
       buckets,
       ...(settings.logger !== undefined ? { logger: settings.logger } : {}),
