@@ -110,7 +110,11 @@ test("snapshot.mode when_needed: snapshots again when the offset is gone or the 
   const offsets = new MemoryOffsetStore();
   const first = await run(t, config, offsets);
   assert.deepEqual(ops(first.sink), ["r", "r", "r"], "first start: snapshot");
-  await new Promise((resolve) => setTimeout(resolve, 200)); // the offset save
+  // The offset is saved once the sink acknowledged the snapshot: wait for it rather than for a fixed time.
+  const saveDeadline = Date.now() + 15_000;
+  while (!(await offsets.load())?.snapshotCompleted && Date.now() < saveDeadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   await first.capture.stop();
   assert.equal((await offsets.load())?.snapshotCompleted, true);
 
