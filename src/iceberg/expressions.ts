@@ -63,6 +63,28 @@ export type BoundExpression =
 
 export type BoundPredicate = Extract<BoundExpression, { ref: BoundReference }>;
 
+/**
+ * Inclusive ("might match") evaluation of a filter's structure, shared by the evaluators that judge files
+ * and manifests from their metrics: `true`/`false` as written, and/or combined, `not` as a possible match
+ * (callers rewrite NOT away first), and `predicate` deciding each leaf.
+ */
+export function mightMatch(expr: BoundExpression, predicate: (pred: BoundPredicate) => boolean): boolean {
+  switch (expr.op) {
+    case "true":
+      return true;
+    case "false":
+      return false;
+    case "and":
+      return mightMatch(expr.left, predicate) && mightMatch(expr.right, predicate);
+    case "or":
+      return mightMatch(expr.left, predicate) || mightMatch(expr.right, predicate);
+    case "not":
+      return true;
+    default:
+      return predicate(expr);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Builders.
 

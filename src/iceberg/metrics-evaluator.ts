@@ -5,7 +5,7 @@
  */
 import { fromBinary, type PrimitiveValue } from "./conversions.ts";
 import type { DataFile } from "./data-file.ts";
-import { type BoundExpression, rewriteNot } from "./expressions.ts";
+import { type BoundExpression, type BoundPredicate, mightMatch, rewriteNot } from "./expressions.ts";
 import { rangeMightMatch } from "./projection.ts";
 
 /** Whether `file` may contain a row matching `filter` (bound to the scan schema). */
@@ -28,21 +28,7 @@ export function fileMightMatch(filter: BoundExpression, file: DataFile): boolean
     return values !== undefined && nans !== undefined && values === nans;
   };
 
-  const visit = (e: BoundExpression): boolean => {
-    switch (e.op) {
-      case "true":
-        return true;
-      case "false":
-        return false;
-      case "and":
-        return visit(e.left) && visit(e.right);
-      case "or":
-        return visit(e.left) || visit(e.right);
-      case "not":
-        return true;
-      default:
-        break;
-    }
+  const leaf = (e: BoundPredicate): boolean => {
     const id = e.ref.fieldId;
     const type = e.ref.type;
     switch (e.op) {
@@ -76,5 +62,5 @@ export function fileMightMatch(filter: BoundExpression, file: DataFile): boolean
     const upper = decode(file.upperBounds?.get(id));
     return rangeMightMatch(e, type, lower, upper);
   };
-  return visit(rewritten);
+  return mightMatch(rewritten, leaf);
 }

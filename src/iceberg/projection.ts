@@ -12,6 +12,7 @@ import {
   type BoundPredicate,
   type BoundReference,
   compareValues,
+  mightMatch,
   orBound,
   rewriteNot,
 } from "./expressions.ts";
@@ -178,21 +179,7 @@ export function manifestMightMatch(
   if (summaries === null || summaries.length !== spec.fields.length) return true;
   const byFieldId = new Map(spec.fields.map((field, i) => [field.fieldId, summaries[i]!]));
 
-  const visit = (e: BoundExpression): boolean => {
-    switch (e.op) {
-      case "true":
-        return true;
-      case "false":
-        return false;
-      case "and":
-        return visit(e.left) && visit(e.right);
-      case "or":
-        return visit(e.left) || visit(e.right);
-      case "not":
-        return true;
-      default:
-        break;
-    }
+  const leaf = (e: BoundPredicate): boolean => {
     const summary = byFieldId.get(e.ref.fieldId);
     if (!summary) return true;
     const type = e.ref.type;
@@ -216,7 +203,7 @@ export function manifestMightMatch(
     if (!boundsComparable(type, lower, upper)) return true;
     return rangeMightMatch(e, type, lower, upper);
   };
-  return visit(partitionFilter);
+  return mightMatch(partitionFilter, leaf);
 }
 
 function boundsComparable(type: PrimitiveType, lower: PrimitiveValue | null, upper: PrimitiveValue | null) {
