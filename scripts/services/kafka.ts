@@ -217,7 +217,7 @@ export async function kafkaUp(): Promise<KafkaInfo> {
   await waitFor(
     "Kafka",
     () => brokerAnswers(brokers),
-    90_000,
+    180_000,
     paths.logFile,
     () => isProcessAlive(pid),
   );
