@@ -10,9 +10,9 @@
  * which is what lets capture save its offset and move the slot. A crash in between replays from the
  * slot; each writer skips what its table already holds.
  *
- * Rounds commit the tables one after another. A crash mid-round leaves some tables ahead of others
- * (each still consistent with its own position); atomic multi-table rounds through
- * `catalog.commitTransaction` are the next step.
+ * A round commits every table with changes in one `catalog.commitTransaction` (src/sink/staged-commit.ts):
+ * all tables or none, so a source transaction that touched several tables never shows in one of them
+ * without the others, and a crash mid-round leaves every table at the previous round.
  */
 import type {
   CaptureEvent,
@@ -30,9 +30,11 @@ import type { IcebergType } from "../iceberg/types.ts";
 import {
   type Change,
   ChangelogTableWriter,
+  commitStaged,
   createSinkTable,
   formatLsn,
   parsePosition,
+  type StagedCommit,
   UpsertTableWriter,
 } from "../sink/index.ts";
 import { ReplicateError } from "./errors.ts";
@@ -182,10 +184,17 @@ export class DirectSink implements ChangeSink {
     const tables: RoundReport["tables"] = [];
     let newest = 0;
     try {
-      // Sequential commits; each stores its own source position (see the module comment).
+      // Every table with changes in one catalog transaction: all land or none (see the module comment).
+      const staged: StagedCommit[] = [];
+      const routes: Route[] = [];
       for (const route of this.#routes.values()) {
         if (route.changes === 0) continue;
-        await route.writer.commit();
+        const stage = await route.writer.stage();
+        if (stage) staged.push(stage);
+        routes.push(route);
+      }
+      await commitStaged(this.#catalog, staged);
+      for (const route of routes) {
         tables.push({ table: route.identifier.name, changes: route.changes });
         newest = Math.max(newest, route.newestCommitMs);
         route.changes = 0;

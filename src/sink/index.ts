@@ -34,11 +34,12 @@ export {
   SOURCE_LSN_PROPERTY,
   SOURCE_POSITION_PROPERTY,
 } from "./position.ts";
+export { type CommitResult, commitStaged, type StagedCommit } from "./staged-commit.ts";
 export {
   ChangelogTableWriter,
-  type CommitResult,
   type DeleteMode,
   type PreparedCommit,
+  type StageOptions,
   type TableWriterOptions,
   UpsertTableWriter,
   type UpsertTableWriterOptions,

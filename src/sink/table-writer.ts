@@ -40,6 +40,7 @@ import {
 import { SinkError } from "./errors.ts";
 import { encodeKey, KeyIndex, type KeyIndexOptions, type RowLocation } from "./key-index.ts";
 import { committedPosition, positionSummary } from "./position.ts";
+import { type CommitResult, commitStaged, type StagedCommit } from "./staged-commit.ts";
 import { fileKeys, forEachLiveKeyBatch, locationKey, readRowsAt } from "./table-files.ts";
 
 export type DeleteMode = "position" | "equality";
@@ -67,12 +68,11 @@ export interface PreparedCommit {
   referencedDataFiles: string[];
 }
 
-export interface CommitResult {
-  table: LoadedTable;
-  /** Undefined when the round had nothing to commit. */
-  snapshotId: bigint | undefined;
-  sourcePosition: string | undefined;
-  attempts: number;
+export interface StageOptions {
+  /** The position the commit records (default: the round's last change's). */
+  sourcePosition?: string;
+  /** More snapshot-summary properties (e.g. what a Kafka commit round covers). */
+  summary?: Record<string, string>;
 }
 
 const DEFAULT_BUFFER_ROWS = 50_000;
@@ -189,42 +189,68 @@ abstract class TableWriterBase {
   }
 
   /**
-   * Commits `prepared` with the source position in the snapshot summary. On VALIDATION_FAILED (a data
-   * file the position deletes target was removed concurrently) `recompute` is asked for new deletes
-   * against the reloaded table, up to `validationRetries` times.
+   * The round as a {@link StagedCommit}: a row delta of `prepared` with the source position in the
+   * snapshot summary, prepared against whatever table version the committer hands it. When a data file
+   * the position deletes target was removed meanwhile (VALIDATION_FAILED: compaction rewrote it),
+   * `recompute` is asked for new deletes against that table, up to `validationRetries` times; this
+   * round's data files stay valid. `complete` runs once the commit landed.
    */
-  protected async commitRound(
+  protected stageRound(
     prepared: PreparedCommit,
     sourcePosition: string | undefined,
+    summary: Record<string, string>,
     recompute: (table: LoadedTable) => Promise<PreparedCommit>,
-  ): Promise<{ table: LoadedTable; attempts: number }> {
+    complete: (table: LoadedTable, snapshot: Snapshot, attempts: number) => Promise<CommitResult>,
+  ): StagedCommit {
     let current = prepared;
-    for (let attempt = 1; ; attempt++) {
-      const delta = new RowDelta(this.catalog, this.table);
-      for (const file of current.dataFiles) delta.addRows(file);
-      for (const { file, specId } of current.deleteFiles) delta.addDeletes(file, specId);
-      delta.validateDataFilesExist(current.referencedDataFiles);
+    /** The table `current`'s deletes were computed against (a row delta validates against it). */
+    let base = this.table;
+    let validationFailures = 0;
+    let attempts = 0;
+    const delta = (table: LoadedTable) => {
+      const rowDelta = new RowDelta(this.catalog, table);
+      for (const file of current.dataFiles) rowDelta.addRows(file);
+      for (const { file, specId } of current.deleteFiles) rowDelta.addDeletes(file, specId);
+      rowDelta.validateDataFilesExist(current.referencedDataFiles);
       if (sourcePosition !== undefined) {
-        for (const [key, value] of Object.entries(positionSummary(sourcePosition))) delta.set(key, value);
+        for (const [key, value] of Object.entries(positionSummary(sourcePosition))) rowDelta.set(key, value);
       }
-      try {
-        const outcome = await delta.commit();
-        return { table: outcome.table, attempts: attempt };
-      } catch (error) {
-        if (!(error instanceof IcebergError && error.code === "VALIDATION_FAILED")) throw error;
-        // The deletes against committed files are stale; this round's data files stay valid.
-        await this.table.io.deleteMany(current.deleteFiles.map((d) => d.file.filePath)).catch(() => {});
-        if (attempt > this.validationRetries) {
-          throw new SinkError(
-            "COMMIT_RETRIES_EXHAUSTED",
-            `${this.identifier.name}: files kept being rewritten under the round's deletes (${attempt} attempts); pause compaction or retry`,
-            { cause: error },
-          );
+      for (const [key, value] of Object.entries(summary)) rowDelta.set(key, value);
+      return rowDelta;
+    };
+    return {
+      identifier: this.identifier,
+      table: this.table,
+      prepare: async (table) => {
+        attempts++;
+        for (;;) {
+          try {
+            return await delta(base).prepare(table);
+          } catch (error) {
+            if (!(error instanceof IcebergError && error.code === "VALIDATION_FAILED")) throw error;
+            // The deletes against committed files are stale; this round's data files stay valid.
+            await this.table.io.deleteMany(current.deleteFiles.map((d) => d.file.filePath)).catch(() => {});
+            if (++validationFailures > this.validationRetries) {
+              throw new SinkError(
+                "COMMIT_RETRIES_EXHAUSTED",
+                `${this.identifier.name}: files kept being rewritten under the round's deletes (${validationFailures} attempts); pause compaction or retry`,
+                { cause: error },
+              );
+            }
+            this.table = table;
+            current = await recompute(table);
+            base = table;
+          }
         }
-        this.table = await this.catalog.loadTable(this.identifier);
-        current = await recompute(this.table);
-      }
-    }
+      },
+      complete: (table, snapshot) => complete(table, snapshot, attempts),
+    };
+  }
+
+  /** Commits a staged round of this table alone (several tables at once: {@link commitStaged}). */
+  protected async commitStagedRound(staged: StagedCommit): Promise<CommitResult> {
+    const [result] = await commitStaged(this.catalog, [staged]);
+    return result!;
   }
 }
 
@@ -604,10 +630,11 @@ export class UpsertTableWriter extends TableWriterBase {
   }
 
   /**
-   * Commits the round in one row delta with `floe.source.position` = `sourcePosition` (by default the
-   * last change's). Acknowledge upstream only after this resolves.
+   * The round as one row delta with `floe.source.position` = `sourcePosition` (by default the last
+   * change's), ready to commit alone ({@link commit}) or with other tables' rounds in one catalog
+   * transaction ({@link commitStaged}). Undefined when there is nothing to commit (the round is reset).
    */
-  async commit(options: { sourcePosition?: string } = {}): Promise<CommitResult> {
+  async stage(options: StageOptions = {}): Promise<StagedCommit | undefined> {
     const sourcePosition = this.commitPosition(options.sourcePosition);
     const prepared = await this.prepareCommit();
     const positionAdvances =
@@ -615,6 +642,26 @@ export class UpsertTableWriter extends TableWriterBase {
       (this.committedPosition === undefined || comparePositions(sourcePosition, this.committedPosition) > 0);
     if (prepared.dataFiles.length === 0 && prepared.deleteFiles.length === 0 && !positionAdvances) {
       await this.#resetRound();
+      return undefined;
+    }
+    const recompute = async (reloaded: LoadedTable) => {
+      this.table = reloaded;
+      await this.#catchUpIndex(snapshotForRef(reloaded.metadata));
+      return this.#deletesAgainst();
+    };
+    return this.stageRound(
+      prepared,
+      sourcePosition,
+      options.summary ?? {},
+      recompute,
+      (table, snapshot, attempts) => this.#committed(table, snapshot, sourcePosition, attempts),
+    );
+  }
+
+  /** Commits the round in one row delta (see {@link stage}). Acknowledge upstream only after this resolves. */
+  async commit(options: StageOptions = {}): Promise<CommitResult> {
+    const staged = await this.stage(options);
+    if (!staged) {
       return {
         table: this.table,
         snapshotId: this.headSnapshotId,
@@ -622,13 +669,17 @@ export class UpsertTableWriter extends TableWriterBase {
         attempts: 0,
       };
     }
-    const { table, attempts } = await this.commitRound(prepared, sourcePosition, async (reloaded) => {
-      this.table = reloaded;
-      await this.#catchUpIndex(snapshotForRef(reloaded.metadata));
-      return this.#deletesAgainst();
-    });
+    return this.commitStagedRound(staged);
+  }
+
+  /** After the round's snapshot landed: the committed index takes the round's keys. */
+  async #committed(
+    table: LoadedTable,
+    snapshot: Snapshot,
+    sourcePosition: string | undefined,
+    attempts: number,
+  ): Promise<CommitResult> {
     this.table = table;
-    const snapshot = snapshotForRef(table.metadata)!;
     if (this.deleteMode === "position") {
       // Others' commits between the index's snapshot and ours first (compaction that did not touch
       // this round's targets); a full rebuild reads our commit too, and then the round is in already.
@@ -745,10 +796,36 @@ export class ChangelogTableWriter extends TableWriterBase {
     return { dataFiles: [...this.#files], deleteFiles: [], referencedDataFiles: [] };
   }
 
-  async commit(options: { sourcePosition?: string } = {}): Promise<CommitResult> {
+  /** The round's appended files as a commit to land (see UpsertTableWriter.stage). */
+  async stage(options: StageOptions = {}): Promise<StagedCommit | undefined> {
     const sourcePosition = this.commitPosition(options.sourcePosition);
     const prepared = await this.prepareCommit();
-    if (prepared.dataFiles.length === 0 && sourcePosition === undefined) {
+    const positionAdvances =
+      sourcePosition !== undefined &&
+      (this.committedPosition === undefined || comparePositions(sourcePosition, this.committedPosition) > 0);
+    if (prepared.dataFiles.length === 0 && !positionAdvances) {
+      this.roundPosition = undefined;
+      return undefined;
+    }
+    this.table = await this.catalog.loadTable(this.identifier);
+    return this.stageRound(
+      prepared,
+      sourcePosition,
+      options.summary ?? {},
+      async () => prepared,
+      async (table, snapshot, attempts) => {
+        this.table = table;
+        if (sourcePosition !== undefined) this.committedPosition = sourcePosition;
+        this.#files = [];
+        this.roundPosition = undefined;
+        return { table, snapshotId: snapshot.snapshotId, sourcePosition, attempts };
+      },
+    );
+  }
+
+  async commit(options: StageOptions = {}): Promise<CommitResult> {
+    const staged = await this.stage(options);
+    if (!staged) {
       return {
         table: this.table,
         snapshotId: this.headSnapshotId,
@@ -756,13 +833,7 @@ export class ChangelogTableWriter extends TableWriterBase {
         attempts: 0,
       };
     }
-    this.table = await this.catalog.loadTable(this.identifier);
-    const { table, attempts } = await this.commitRound(prepared, sourcePosition, async () => prepared);
-    this.table = table;
-    if (sourcePosition !== undefined) this.committedPosition = sourcePosition;
-    this.#files = [];
-    this.roundPosition = undefined;
-    return { table, snapshotId: this.headSnapshotId, sourcePosition, attempts };
+    return this.commitStagedRound(staged);
   }
 
   async close(): Promise<void> {}

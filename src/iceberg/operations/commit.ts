@@ -29,7 +29,7 @@ export interface RetryOptions {
   maxWaitMs?: number;
 }
 
-function retryOptions(table: LoadedTable, options: RetryOptions) {
+export function retryOptions(table: LoadedTable, options: RetryOptions) {
   const p = table.metadata.properties;
   return {
     retries: options.retries ?? Number(p["commit.retry.num-retries"] ?? 4),
