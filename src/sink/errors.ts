@@ -18,6 +18,10 @@ export type SinkErrorCode =
   /** Compaction kept removing the files this round's deletes target; gave up after the retries. */
   | "COMMIT_RETRIES_EXHAUSTED"
   /** Valid input Floe does not handle yet (e.g. TRUNCATE in upsert mode). */
-  | "FEATURE_UNSUPPORTED";
+  | "FEATURE_UNSUPPORTED"
+  /** A newer coordinator (higher epoch) committed: this one is a zombie and must not commit. */
+  | "COORDINATOR_FENCED"
+  /** Kafka refused or lost a publication (transaction aborted, producer fenced, broker unreachable). */
+  | "KAFKA_FAILED";
 
 export class SinkError extends FloeError<SinkErrorCode> {}

@@ -39,6 +39,7 @@ export {
   ChangelogTableWriter,
   type DeleteMode,
   type PreparedCommit,
+  SINK_ID_PROPERTY,
   type StageOptions,
   type TableWriterOptions,
   UpsertTableWriter,

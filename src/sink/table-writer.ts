@@ -52,13 +52,27 @@ export interface TableWriterOptions {
   bufferRows?: number;
   /** Attempts after VALIDATION_FAILED (compaction removed a file the deletes target). */
   validationRetries?: number;
+  /**
+   * False when the source's positions do not order changes (Kafka mode: a worker reads several
+   * partitions; exactly-once comes from the consumed offsets committed with the published files):
+   * no replay skipping, no order check, no position in the summary. Default true.
+   */
+  trackPositions?: boolean;
 }
 
 export interface UpsertTableWriterOptions extends TableWriterOptions {
   /** `position` (default): readers apply deletes cheaply; `equality`: no key index is kept. */
   deleteMode?: DeleteMode;
   keyIndex?: KeyIndexOptions;
+  /**
+   * Kafka mode: commits whose summary has `floe.sink.id` = this value hold other workers' keys (a source
+   * partition's keys belong to one worker at a time), so the key index does not rebuild over them.
+   */
+  sharedWithSink?: string;
 }
+
+/** Snapshot-summary property naming the Kafka sink that committed a snapshot. */
+export const SINK_ID_PROPERTY = "floe.sink.id";
 
 /** What a round's row delta adds: the RowDelta-shaped change, before it is committed. */
 export interface PreparedCommit {
@@ -66,6 +80,13 @@ export interface PreparedCommit {
   deleteFiles: { file: DataFile; specId: number }[];
   /** Committed data files the position deletes point at: they must still be live at commit. */
   referencedDataFiles: string[];
+  /**
+   * With `prepareCommit({ equalityFallback: true })`: the same deletes of committed rows as equality
+   * deletes on the key, per target file's partition — what a committer that cannot recompute position
+   * deletes uses when compaction removed a target file first (this round's own rows stay: a delete
+   * only applies to data files of earlier sequence numbers).
+   */
+  equalityFallback?: { file: DataFile; specId: number }[];
 }
 
 export interface StageOptions {
@@ -93,6 +114,7 @@ abstract class TableWriterBase {
   protected readonly identifier: TableIdentifier;
   protected readonly bufferRows: number;
   protected readonly validationRetries: number;
+  protected readonly trackPositions: boolean;
   protected table: LoadedTable;
   /** The position of the last commit of this table (read back from it at open). */
   committedPosition: string | undefined;
@@ -104,6 +126,7 @@ abstract class TableWriterBase {
     this.identifier = options.identifier;
     this.bufferRows = Math.max(1, options.bufferRows ?? DEFAULT_BUFFER_ROWS);
     this.validationRetries = options.validationRetries ?? DEFAULT_VALIDATION_RETRIES;
+    this.trackPositions = options.trackPositions ?? true;
     this.table = table;
     this.committedPosition = committedPosition(table);
   }
@@ -116,6 +139,11 @@ abstract class TableWriterBase {
     return defaultSpec(this.table.metadata);
   }
 
+  /** The partition spec the writer's data files are written with. */
+  get specId(): number {
+    return this.spec.specId;
+  }
+
   protected get headSnapshotId(): bigint | undefined {
     return snapshotForRef(this.table.metadata)?.snapshotId;
   }
@@ -125,6 +153,10 @@ abstract class TableWriterBase {
    * restart), true when it was taken into the round.
    */
   async write(change: Change): Promise<boolean> {
+    if (!this.trackPositions) {
+      await this.accept(change);
+      return true;
+    }
     if (
       this.committedPosition !== undefined &&
       comparePositions(change.position, this.committedPosition) <= 0
@@ -146,6 +178,7 @@ abstract class TableWriterBase {
 
   /** The position a commit records: `requested`, or the round's last; never before the round's last. */
   protected commitPosition(requested: string | undefined): string | undefined {
+    if (!this.trackPositions) return undefined;
     if (
       requested !== undefined &&
       this.roundPosition !== undefined &&
@@ -271,12 +304,14 @@ export class UpsertTableWriter extends TableWriterBase {
   /** Position deletes against this round's own files (a key written, then changed again). */
   #roundDeletes: RowLocation[] = [];
   #prepared: PreparedCommit | undefined;
+  readonly #sharedWithSink: string | undefined;
   /** A TRUNCATE in this round: every committed row is deleted at commit. */
   #truncated = false;
 
   private constructor(options: UpsertTableWriterOptions, table: LoadedTable, keyFields: NestedField[]) {
     super(options, table);
     this.deleteMode = options.deleteMode ?? "position";
+    this.#sharedWithSink = options.sharedWithSink;
     this.#keyFields = keyFields;
     this.#index = new KeyIndex(options.keyIndex);
     this.#roundIndex = new KeyIndex(options.keyIndex);
@@ -333,15 +368,20 @@ export class UpsertTableWriter extends TableWriterBase {
     const chain = ancestorsOf(this.table.metadata, target);
     const start = chain.findIndex((s) => s.snapshotId === this.#index.snapshotId);
     const between = start < 0 ? [] : chain.slice(0, start);
+    const othersKeys = (s: Snapshot) =>
+      this.#sharedWithSink !== undefined && s.summary[SINK_ID_PROPERTY] === this.#sharedWithSink;
     if (
       this.#index.snapshotId === undefined ||
       start < 0 ||
-      between.some((s) => s.summary.operation !== "replace")
+      between.some((s) => s.summary.operation !== "replace" && !othersKeys(s))
     ) {
       await this.rebuildIndex();
       return;
     }
-    const changes = await changesIn(this.table, between);
+    const changes = await changesIn(
+      this.table,
+      between.filter((s) => s.summary.operation === "replace"),
+    );
     await this.#index.removeFiles(changes.removedPaths);
     for (const path of changes.removedPaths) this.#fileInfo.delete(path);
     const added = new Set(changes.addedDataFiles.map((f) => f.filePath));
@@ -543,17 +583,45 @@ export class UpsertTableWriter extends TableWriterBase {
   }
 
   /** Flushes the buffer and writes the round's delete files; the change a commit would add. */
-  async prepareCommit(): Promise<PreparedCommit> {
+  async prepareCommit(options: { equalityFallback?: boolean } = {}): Promise<PreparedCommit> {
     if (this.#prepared) return this.#prepared;
     await this.flush();
     const head = await this.catalog.loadTable(this.identifier);
     this.table = head;
     if (this.deleteMode === "position") await this.#catchUpIndex(snapshotForRef(head.metadata));
-    this.#prepared = await this.#deletesAgainst();
+    this.#prepared = await this.#deletesAgainst(options.equalityFallback ?? false);
     return this.#prepared;
   }
 
-  async #deletesAgainst(): Promise<PreparedCommit> {
+  /**
+   * Kafka mode: the round's snapshot was committed by the coordinator (with other workers' files);
+   * the key index takes the round's keys and the round is reset.
+   */
+  async completeExternal(table: LoadedTable, snapshotId: bigint): Promise<void> {
+    const snapshot = snapshotById(table.metadata, snapshotId);
+    if (!snapshot) {
+      throw new SinkError(
+        "TABLE_INVALID",
+        `${this.identifier.name}: snapshot ${snapshotId} is not in the table`,
+      );
+    }
+    await this.#committed(table, snapshot, undefined, 1);
+  }
+
+  /** Drops the round (buffer, files written for it): a rebalance hands its changes to another worker. */
+  async discardRound(options: { deleteFiles?: boolean } = {}): Promise<void> {
+    const files = [
+      ...this.#roundFiles.map((f) => f.filePath),
+      ...(this.#prepared?.deleteFiles ?? []).map((d) => d.file.filePath),
+      ...(this.#prepared?.equalityFallback ?? []).map((d) => d.file.filePath),
+    ];
+    this.#buffer.clear();
+    for (const path of this.#roundFiles.map((f) => f.filePath)) this.#fileInfo.delete(path);
+    await this.#resetRound();
+    if (options.deleteFiles ?? true) await this.table.io.deleteMany(files).catch(() => {});
+  }
+
+  async #deletesAgainst(equalityFallback = false): Promise<PreparedCommit> {
     const deleteFiles: { file: DataFile; specId: number }[] = [];
     const m = this.table.metadata;
     const base = {
@@ -581,6 +649,7 @@ export class UpsertTableWriter extends TableWriterBase {
     for (const d of this.#roundDeletes) addDelete(d);
     const referenced = new Set<string>();
     const equalityRows: Row[] = [];
+    const fallbackKeys: [string, RowLocation][] = [];
     if (this.#truncated) {
       for await (const batch of this.#index.entries()) {
         for (const [, location] of batch) {
@@ -603,9 +672,10 @@ export class UpsertTableWriter extends TableWriterBase {
         continue;
       }
       const committed = await this.#index.getMany(batch.map(([key]) => key));
-      for (const location of committed.values()) {
+      for (const [key, location] of committed) {
         referenced.add(location.filePath);
         addDelete(location);
+        if (equalityFallback) fallbackKeys.push([key, location]);
       }
     }
     for (const group of byPartition.values()) {
@@ -626,7 +696,77 @@ export class UpsertTableWriter extends TableWriterBase {
       });
       for (const file of files) deleteFiles.push({ file, specId: this.spec.specId });
     }
-    return { dataFiles: [...this.#roundFiles], deleteFiles, referencedDataFiles: [...referenced] };
+    const prepared: PreparedCommit = {
+      dataFiles: [...this.#roundFiles],
+      deleteFiles,
+      referencedDataFiles: [...referenced],
+    };
+    if (equalityFallback && !this.#truncated && this.deleteMode === "position")
+      prepared.equalityFallback = await this.#equalityFallback(base, fallbackKeys);
+    return prepared;
+  }
+
+  /** Equality deletes of `keys`, one group per target file's partition (see PreparedCommit). */
+  async #equalityFallback(
+    base: { schema: Schema; io: LoadedTable["io"]; location: string; properties: Record<string, string> },
+    keys: [string, RowLocation][],
+  ): Promise<{ file: DataFile; specId: number }[]> {
+    const groups = new Map<string, { spec: PartitionSpec; values: PartitionValues; rows: Row[] }>();
+    for (const [key, location] of keys) {
+      const info = this.#fileInfo.get(location.filePath);
+      if (!info)
+        throw new SinkError("TABLE_INVALID", `no partition known for data file ${location.filePath}`);
+      const groupKey = `${info.spec.specId}:${JSON.stringify(info.partition, (_, v) => (typeof v === "bigint" ? `${v}n` : v))}`;
+      let group = groups.get(groupKey);
+      if (!group) {
+        group = { spec: info.spec, values: info.partition, rows: [] };
+        groups.set(groupKey, group);
+      }
+      const parts = JSON.parse(key) as unknown[];
+      const row: Row = {};
+      this.#keyFields.forEach((f, i) => {
+        row[f.name] = keyValue(f, parts[i]);
+      });
+      group.rows.push(row);
+    }
+    const out: { file: DataFile; specId: number }[] = [];
+    // Deletes of rows this round wrote and changed again point at this round's files, which compaction
+    // cannot have touched: the fallback keeps them as position deletes, in files of their own.
+    const ownGroups = new Map<
+      string,
+      { spec: PartitionSpec; values: PartitionValues; deletes: PositionDelete[] }
+    >();
+    for (const target of this.#roundDeletes) {
+      const info = this.#fileInfo.get(target.filePath);
+      if (!info) throw new SinkError("TABLE_INVALID", `no partition known for data file ${target.filePath}`);
+      const groupKey = `${info.spec.specId}:${JSON.stringify(info.partition, (_, v) => (typeof v === "bigint" ? `${v}n` : v))}`;
+      let group = ownGroups.get(groupKey);
+      if (!group) {
+        group = { spec: info.spec, values: info.partition, deletes: [] };
+        ownGroups.set(groupKey, group);
+      }
+      group.deletes.push(target);
+    }
+    for (const group of ownGroups.values()) {
+      const files = await writePositionDeletes({
+        ...base,
+        spec: group.spec,
+        partition: isUnpartitioned(group.spec) ? undefined : group.values,
+        deletes: group.deletes,
+      });
+      for (const file of files) out.push({ file, specId: group.spec.specId });
+    }
+    for (const group of groups.values()) {
+      const files = await writeEqualityDeletes({
+        ...base,
+        spec: group.spec,
+        equalityIds: this.#keyFields.map((f) => f.id),
+        rows: group.rows,
+        partition: isUnpartitioned(group.spec) ? undefined : group.values,
+      });
+      for (const file of files) out.push({ file, specId: group.spec.specId });
+    }
+    return out;
   }
 
   /**
@@ -791,9 +931,25 @@ export class ChangelogTableWriter extends TableWriterBase {
     this.#files.push(...(await this.writeRows(rows)));
   }
 
-  async prepareCommit(): Promise<PreparedCommit> {
+  async prepareCommit(_options: { equalityFallback?: boolean } = {}): Promise<PreparedCommit> {
     await this.flush();
     return { dataFiles: [...this.#files], deleteFiles: [], referencedDataFiles: [] };
+  }
+
+  /** Kafka mode: the coordinator committed the round's files. */
+  async completeExternal(table: LoadedTable, _snapshotId: bigint): Promise<void> {
+    this.table = table;
+    this.#files = [];
+    this.roundPosition = undefined;
+  }
+
+  /** Drops the round's rows and files (a rebalance hands its changes to another worker). */
+  async discardRound(options: { deleteFiles?: boolean } = {}): Promise<void> {
+    const files = this.#files.map((f) => f.filePath);
+    this.#rows = [];
+    this.#files = [];
+    this.roundPosition = undefined;
+    if (options.deleteFiles ?? true) await this.table.io.deleteMany(files).catch(() => {});
   }
 
   /** The round's appended files as a commit to land (see UpsertTableWriter.stage). */

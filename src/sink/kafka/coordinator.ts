@@ -1,0 +1,391 @@
+/**
+ * The commit coordinator of `floe sink`. Every sink process runs a candidate: a consumer of the control
+ * topic (one partition) in the group `<sink>-coordinator`, so Kafka's group protocol elects exactly one
+ * member per generation; the generation id is the coordinator's **epoch**.
+ *
+ * The elected coordinator, every `commitIntervalMs`: sends start-commit, collects the workers'
+ * data-written/data-complete events (published in their Kafka transactions) until every source
+ * partition answered or `commitTimeoutMs` passed (an idle or slow worker never stalls a round), then
+ * commits every table's files of every round not yet in the tables in ONE catalog transaction, with the
+ * sink id, its epoch, the rounds and the highest control-topic offset per table in the snapshot summary.
+ *
+ * Exactly-once and fencing: a table's committed control offset (its watermark) is read back from its
+ * snapshots, and events at or below it are never committed again — after a restart the new coordinator
+ * re-reads the control topic from its group's committed offset and commits what the old one did not.
+ * Before committing, and again after every conflict, the coordinator checks that no snapshot of the
+ * table carries a higher epoch: a zombie coordinator (a previous generation still running) is rejected
+ * with SinkError COORDINATOR_FENCED instead of committing. The control offset commit also carries the
+ * generation, so Kafka refuses a zombie's.
+ *
+ * When compaction removed a data file a round's position deletes target, the round's equality-delete
+ * fallback (written by the worker next to the position deletes) is committed instead.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  Consumer,
+  FetchIsolationLevels,
+  type Message,
+  type MessagesStream,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+} from "@platformatic/kafka";
+import type { Catalog, LoadedTable, TableIdentifier } from "../../catalog/catalog.ts";
+import { IcebergError } from "../../iceberg/errors.ts";
+import { RowDelta } from "../../iceberg/operations/row-delta.ts";
+import { ancestorsOf, snapshotForRef } from "../../iceberg/table-metadata.ts";
+import { SinkError } from "../errors.ts";
+import { type CommitResult, commitStaged, type StagedCommit } from "../staged-commit.ts";
+import { SINK_ID_PROPERTY } from "../table-writer.ts";
+import {
+  type ControlEvent,
+  decodeControlEvent,
+  encodeControlEvent,
+  SINK_CONTROL_OFFSET_PROPERTY,
+  SINK_EPOCH_PROPERTY,
+  SINK_ROUNDS_PROPERTY,
+  tableKey,
+} from "./control.ts";
+
+export interface CoordinatorOptions {
+  sinkId: string;
+  brokers: string[];
+  controlTopic: string;
+  catalog: Catalog;
+  /** The source partitions the workers consume: a round is complete when all of them answered. */
+  partitions: () => Promise<Set<string>>;
+  commitIntervalMs: number;
+  commitTimeoutMs: number;
+  log: (line: string) => void;
+  clientId?: string;
+}
+
+type DataWritten = Extract<ControlEvent, { type: "data-written" }>;
+
+interface PendingFiles {
+  event: DataWritten;
+  offset: bigint;
+}
+
+export interface CoordinatorStats {
+  rounds: number;
+  commits: number;
+  epoch: number | undefined;
+}
+
+export class Coordinator {
+  readonly #options: CoordinatorOptions;
+  readonly #consumer: Consumer<string, string, string, string>;
+  readonly #producer: Producer<string, string, string, string>;
+  #stream: MessagesStream<string, string, string, string> | undefined;
+  /** Set while this process holds partition 0 of the control topic. */
+  #epoch: number | undefined;
+  #pending: PendingFiles[] = [];
+  /** Round → partitions that answered. */
+  readonly #answered = new Map<string, Set<string>>();
+  #lastMessage: Message<string, string, string, string> | undefined;
+  #round: string | undefined;
+  #roundWaiter: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> = Promise.resolve();
+  #closed = false;
+  #failure: unknown;
+  readonly stats: CoordinatorStats = { rounds: 0, commits: 0, epoch: undefined };
+
+  constructor(options: CoordinatorOptions) {
+    this.#options = options;
+    const clientId = options.clientId ?? `floe-sink-${options.sinkId}`;
+    this.#consumer = new Consumer({
+      clientId: `${clientId}-coordinator`,
+      groupId: `${options.sinkId}-coordinator`,
+      bootstrapBrokers: options.brokers,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      deserializers: stringDeserializers,
+      maxWaitTime: 100,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      rebalanceTimeout: 15_000,
+    });
+    this.#producer = new Producer({
+      clientId: `${clientId}-coordinator-producer`,
+      bootstrapBrokers: options.brokers,
+      idempotent: true,
+      serializers: stringSerializers,
+    });
+  }
+
+  /** True while this process is the elected coordinator. */
+  get isLeader(): boolean {
+    return this.#epoch !== undefined;
+  }
+
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  async start(): Promise<void> {
+    this.#consumer.on("consumer:group:join", (payload) => {
+      const mine = payload.assignments?.some(
+        (a) => a.topic === this.#options.controlTopic && a.partitions.includes(0),
+      );
+      const epoch = mine ? this.#consumer.generationId : undefined;
+      if (epoch !== this.#epoch) {
+        // A new generation: what was heard under the old one is re-read from the committed offset.
+        this.#pending = [];
+        this.#answered.clear();
+        this.#lastMessage = undefined;
+      }
+      this.#epoch = epoch;
+      this.stats.epoch = epoch;
+      if (epoch !== undefined) this.#options.log(`coordinator: elected, epoch ${epoch}`);
+    });
+    this.#stream = await this.#consumer.consume({
+      topics: [this.#options.controlTopic],
+      mode: MessagesStreamModes.COMMITTED,
+      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+      autocommit: false,
+    });
+    this.#stream.on("data", (message: Message<string, string, string, string>) => this.#onMessage(message));
+    this.#stream.on("error", (error: unknown) => this.#fail(error));
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#running = this.#tick()
+        .catch((error: unknown) => {
+          if (error instanceof SinkError && error.code === "COORDINATOR_FENCED") {
+            this.#options.log(`coordinator: ${error.message}`);
+            this.#epoch = undefined;
+            return;
+          }
+          this.#options.log(`coordinator: commit round failed: ${(error as Error).message}`);
+        })
+        .finally(() => this.#schedule());
+    }, this.#options.commitIntervalMs);
+  }
+
+  #fail(error: unknown): void {
+    if (this.#closed) return;
+    this.#failure = error;
+    this.#options.log(`coordinator: control stream failed: ${(error as Error).message}`);
+  }
+
+  #onMessage(message: Message<string, string, string, string>): void {
+    if (message.key !== this.#options.sinkId || this.#epoch === undefined) return;
+    const event = decodeControlEvent(
+      message.value,
+      `${message.topic}/${message.partition}@${message.offset}`,
+    );
+    this.#lastMessage = message;
+    if (event.type === "data-written") this.#pending.push({ event, offset: message.offset });
+    else if (event.type === "data-complete") {
+      let answered = this.#answered.get(event.round);
+      if (!answered) {
+        answered = new Set();
+        this.#answered.set(event.round, answered);
+      }
+      for (const p of event.partitions) answered.add(`${p.topic}/${p.partition}`);
+      if (event.round === this.#round) this.#roundWaiter?.();
+    }
+  }
+
+  /** One round: start-commit, wait for the workers, commit. */
+  async #tick(): Promise<void> {
+    const epoch = this.#epoch;
+    if (epoch === undefined) return;
+    const round = randomUUID();
+    this.#round = round;
+    const expected = await this.#options.partitions();
+    const started = Date.now();
+    await this.#producer.send({
+      messages: [
+        {
+          topic: this.#options.controlTopic,
+          key: this.#options.sinkId,
+          value: encodeControlEvent({
+            type: "start-commit",
+            sinkId: this.#options.sinkId,
+            round,
+            epoch,
+            tsMs: started,
+          }),
+        },
+      ],
+    });
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        const answered = this.#answered.get(round);
+        if ([...expected].every((p) => answered?.has(p))) finish();
+      };
+      const timeout = setTimeout(() => finish(), this.#options.commitTimeoutMs);
+      const finish = () => {
+        clearTimeout(timeout);
+        this.#roundWaiter = undefined;
+        resolve();
+      };
+      this.#roundWaiter = check;
+      check();
+    });
+    this.#answered.delete(round);
+    if (this.#epoch !== epoch) return; // lost the election while waiting
+    this.stats.rounds++;
+    await this.commitPending(epoch);
+  }
+
+  /** Commits every pending data-written event above its table's watermark, all tables at once. */
+  async commitPending(epoch: number): Promise<CommitResult[]> {
+    const pending = this.#pending;
+    const last = this.#lastMessage;
+    if (pending.length === 0) {
+      if (last) await last.commit();
+      return [];
+    }
+    const byTable = new Map<string, { table: TableIdentifier; events: PendingFiles[] }>();
+    for (const item of pending) {
+      const key = tableKey(item.event.table);
+      let group = byTable.get(key);
+      if (!group) {
+        group = { table: item.event.table, events: [] };
+        byTable.set(key, group);
+      }
+      group.events.push(item);
+    }
+    const staged: StagedCommit[] = [];
+    for (const group of byTable.values()) {
+      const table = await this.#options.catalog.loadTable(group.table);
+      const { watermark } = this.#checkEpoch(table, epoch);
+      const events = group.events.filter((e) => watermark === undefined || e.offset > watermark);
+      if (events.length === 0) continue;
+      staged.push(this.#stage(table, events, epoch));
+    }
+    const results = await commitStaged(this.#options.catalog, staged);
+    this.stats.commits++;
+    const rounds = [...new Set(pending.map((p) => p.event.round))];
+    await this.#producer.send({
+      messages: [
+        {
+          topic: this.#options.controlTopic,
+          key: this.#options.sinkId,
+          value: encodeControlEvent({
+            type: "commit-complete",
+            sinkId: this.#options.sinkId,
+            epoch,
+            rounds,
+            tables: results.map((r, i) => ({
+              table: staged[i]!.identifier,
+              snapshotId: String(r.snapshotId),
+            })),
+          }),
+        },
+      ],
+    });
+    this.#pending = this.#pending.filter((p) => !pending.includes(p));
+    if (last) await last.commit();
+    const files = pending.reduce((n, p) => n + p.event.dataFiles.length + p.event.deleteFiles.length, 0);
+    this.#options.log(
+      `coordinator: committed ${staged.map((s) => tableKey(s.identifier)).join(", ") || "(nothing new)"} files=${files} rounds=${rounds.length} epoch=${epoch}`,
+    );
+    return results;
+  }
+
+  /** The table's watermark for this sink; COORDINATOR_FENCED when a newer epoch committed to it. */
+  #checkEpoch(table: LoadedTable, epoch: number): { watermark: bigint | undefined } {
+    let watermark: bigint | undefined;
+    for (const snapshot of ancestorsOf(table.metadata, snapshotForRef(table.metadata))) {
+      if (snapshot.summary[SINK_ID_PROPERTY] !== this.#options.sinkId) continue;
+      const theirs = Number(snapshot.summary[SINK_EPOCH_PROPERTY] ?? "0");
+      if (theirs > epoch) {
+        throw new SinkError(
+          "COORDINATOR_FENCED",
+          `${tableKey(table.identifier)} was committed by coordinator epoch ${theirs}, newer than this one's (${epoch}); this coordinator stands down`,
+        );
+      }
+      const offset = snapshot.summary[SINK_CONTROL_OFFSET_PROPERTY];
+      if (offset !== undefined && watermark === undefined) watermark = BigInt(offset);
+      if (watermark !== undefined) break;
+    }
+    return { watermark };
+  }
+
+  #stage(start: LoadedTable, events: PendingFiles[], epoch: number): StagedCommit {
+    let maxOffset = -1n;
+    for (const e of events) if (e.offset > maxOffset) maxOffset = e.offset;
+    const summary: Record<string, string> = {
+      [SINK_ID_PROPERTY]: this.#options.sinkId,
+      [SINK_EPOCH_PROPERTY]: String(epoch),
+      [SINK_CONTROL_OFFSET_PROPERTY]: String(maxOffset),
+      [SINK_ROUNDS_PROPERTY]: [...new Set(events.map((e) => e.event.round))].join(","),
+    };
+    /** Events whose position deletes lost their target to compaction: their equality fallback instead. */
+    const fallback = new Set<PendingFiles>();
+    let base = start;
+    const delta = (table: LoadedTable) => {
+      const rowDelta = new RowDelta(this.#options.catalog, table);
+      for (const item of events) {
+        for (const { file, specId } of item.event.dataFiles) rowDelta.addRows(file, specId);
+        const deletes = fallback.has(item) ? (item.event.equalityFallback ?? []) : item.event.deleteFiles;
+        for (const { file, specId } of deletes) rowDelta.addDeletes(file, specId);
+        if (!fallback.has(item)) rowDelta.validateDataFilesExist(item.event.referencedDataFiles);
+      }
+      for (const [key, value] of Object.entries(summary)) rowDelta.set(key, value);
+      return rowDelta;
+    };
+    return {
+      identifier: start.identifier,
+      table: start,
+      prepare: async (table) => {
+        if (table !== start) this.#checkEpoch(table, epoch);
+        for (;;) {
+          try {
+            return await delta(base).prepare(table);
+          } catch (error) {
+            if (!(error instanceof IcebergError && error.code === "VALIDATION_FAILED")) throw error;
+            const switchable = events.filter(
+              (e) => !fallback.has(e) && e.event.referencedDataFiles.length > 0,
+            );
+            if (switchable.length === 0) throw error;
+            for (const e of switchable) {
+              if (e.event.equalityFallback === null) {
+                throw new SinkError(
+                  "COMMIT_RETRIES_EXHAUSTED",
+                  `${tableKey(start.identifier)}: compaction removed files a round's deletes target and the round has no equality fallback; pause compaction for this table`,
+                  { cause: error },
+                );
+              }
+              fallback.add(e);
+            }
+            base = table;
+          }
+        }
+      },
+      complete: async (table, snapshot) => ({
+        table,
+        snapshotId: snapshot.snapshotId,
+        sourcePosition: undefined,
+        attempts: 1,
+      }),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#running.catch(() => {});
+    await quietly(() => this.#stream?.close());
+    await quietly(() => this.#consumer.close(true));
+    await quietly(() => this.#producer.close());
+  }
+}
+
+/** Runs a shutdown step; a failure to close a client must not hide the reason for shutting down. */
+export async function quietly(step: () => unknown): Promise<void> {
+  try {
+    await step();
+  } catch {
+    // already closing
+  }
+}
