@@ -101,6 +101,21 @@ const DEFAULT_VALIDATION_RETRIES = 5;
 /** A key deleted in this round (no row in this round's files). */
 const TOMBSTONE: RowLocation = { filePath: "", pos: -1 };
 
+/** Deletes (or equality rows) of one target spec + partition. */
+interface PartitionGroup<T> {
+  spec: PartitionSpec;
+  values: PartitionValues;
+  items: T[];
+}
+
+/** What every delete file of a round is written with. */
+interface DeleteFileBase {
+  schema: Schema;
+  io: LoadedTable["io"];
+  location: string;
+  properties: Record<string, string>;
+}
+
 interface BufferedRow {
   /** The final image so far; null when the key's last change deletes it. */
   row: Row | null;
@@ -631,20 +646,9 @@ export class UpsertTableWriter extends TableWriterBase {
       properties: m.properties,
     };
     // Deletes per target file's partition (spec id + values).
-    const byPartition = new Map<
-      string,
-      { spec: PartitionSpec; values: PartitionValues; deletes: PositionDelete[] }
-    >();
+    const byPartition = new Map<string, PartitionGroup<PositionDelete>>();
     const addDelete = (target: RowLocation) => {
-      const info = this.#fileInfo.get(target.filePath);
-      if (!info) throw new SinkError("TABLE_INVALID", `no partition known for data file ${target.filePath}`);
-      const groupKey = `${info.spec.specId}:${JSON.stringify(info.partition, (_, v) => (typeof v === "bigint" ? `${v}n` : v))}`;
-      let group = byPartition.get(groupKey);
-      if (!group) {
-        group = { spec: info.spec, values: info.partition, deletes: [] };
-        byPartition.set(groupKey, group);
-      }
-      group.deletes.push(target);
+      this.#groupOf(byPartition, target.filePath).items.push(target);
     };
     for (const d of this.#roundDeletes) addDelete(d);
     const referenced = new Set<string>();
@@ -678,15 +682,7 @@ export class UpsertTableWriter extends TableWriterBase {
         if (equalityFallback) fallbackKeys.push([key, location]);
       }
     }
-    for (const group of byPartition.values()) {
-      const files = await writePositionDeletes({
-        ...base,
-        spec: group.spec,
-        partition: isUnpartitioned(group.spec) ? undefined : group.values,
-        deletes: group.deletes,
-      });
-      for (const file of files) deleteFiles.push({ file, specId: group.spec.specId });
-    }
+    deleteFiles.push(...(await this.#writePositionDeleteGroups(base, byPartition)));
     if (equalityRows.length > 0) {
       const files = await writeEqualityDeletes({
         ...base,
@@ -706,62 +702,63 @@ export class UpsertTableWriter extends TableWriterBase {
     return prepared;
   }
 
+  /** The group of deletes for `filePath`'s spec + partition, created on first use. */
+  #groupOf<T>(groups: Map<string, PartitionGroup<T>>, filePath: string): PartitionGroup<T> {
+    const info = this.#fileInfo.get(filePath);
+    if (!info) throw new SinkError("TABLE_INVALID", `no partition known for data file ${filePath}`);
+    const key = `${info.spec.specId}:${JSON.stringify(info.partition, (_, v) => (typeof v === "bigint" ? `${v}n` : v))}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = { spec: info.spec, values: info.partition, items: [] };
+      groups.set(key, group);
+    }
+    return group;
+  }
+
+  async #writePositionDeleteGroups(
+    base: DeleteFileBase,
+    groups: Map<string, PartitionGroup<PositionDelete>>,
+  ): Promise<{ file: DataFile; specId: number }[]> {
+    const out: { file: DataFile; specId: number }[] = [];
+    for (const group of groups.values()) {
+      const files = await writePositionDeletes({
+        ...base,
+        spec: group.spec,
+        partition: isUnpartitioned(group.spec) ? undefined : group.values,
+        deletes: group.items,
+      });
+      for (const file of files) out.push({ file, specId: group.spec.specId });
+    }
+    return out;
+  }
+
   /** Equality deletes of `keys`, one group per target file's partition (see PreparedCommit). */
   async #equalityFallback(
-    base: { schema: Schema; io: LoadedTable["io"]; location: string; properties: Record<string, string> },
+    base: DeleteFileBase,
     keys: [string, RowLocation][],
   ): Promise<{ file: DataFile; specId: number }[]> {
-    const groups = new Map<string, { spec: PartitionSpec; values: PartitionValues; rows: Row[] }>();
+    const groups = new Map<string, PartitionGroup<Row>>();
     for (const [key, location] of keys) {
-      const info = this.#fileInfo.get(location.filePath);
-      if (!info)
-        throw new SinkError("TABLE_INVALID", `no partition known for data file ${location.filePath}`);
-      const groupKey = `${info.spec.specId}:${JSON.stringify(info.partition, (_, v) => (typeof v === "bigint" ? `${v}n` : v))}`;
-      let group = groups.get(groupKey);
-      if (!group) {
-        group = { spec: info.spec, values: info.partition, rows: [] };
-        groups.set(groupKey, group);
-      }
+      const group = this.#groupOf(groups, location.filePath);
       const parts = JSON.parse(key) as unknown[];
       const row: Row = {};
       this.#keyFields.forEach((f, i) => {
         row[f.name] = keyValue(f, parts[i]);
       });
-      group.rows.push(row);
+      group.items.push(row);
     }
     const out: { file: DataFile; specId: number }[] = [];
     // Deletes of rows this round wrote and changed again point at this round's files, which compaction
     // cannot have touched: the fallback keeps them as position deletes, in files of their own.
-    const ownGroups = new Map<
-      string,
-      { spec: PartitionSpec; values: PartitionValues; deletes: PositionDelete[] }
-    >();
-    for (const target of this.#roundDeletes) {
-      const info = this.#fileInfo.get(target.filePath);
-      if (!info) throw new SinkError("TABLE_INVALID", `no partition known for data file ${target.filePath}`);
-      const groupKey = `${info.spec.specId}:${JSON.stringify(info.partition, (_, v) => (typeof v === "bigint" ? `${v}n` : v))}`;
-      let group = ownGroups.get(groupKey);
-      if (!group) {
-        group = { spec: info.spec, values: info.partition, deletes: [] };
-        ownGroups.set(groupKey, group);
-      }
-      group.deletes.push(target);
-    }
-    for (const group of ownGroups.values()) {
-      const files = await writePositionDeletes({
-        ...base,
-        spec: group.spec,
-        partition: isUnpartitioned(group.spec) ? undefined : group.values,
-        deletes: group.deletes,
-      });
-      for (const file of files) out.push({ file, specId: group.spec.specId });
-    }
+    const ownGroups = new Map<string, PartitionGroup<PositionDelete>>();
+    for (const target of this.#roundDeletes) this.#groupOf(ownGroups, target.filePath).items.push(target);
+    out.push(...(await this.#writePositionDeleteGroups(base, ownGroups)));
     for (const group of groups.values()) {
       const files = await writeEqualityDeletes({
         ...base,
         spec: group.spec,
         equalityIds: this.#keyFields.map((f) => f.id),
-        rows: group.rows,
+        rows: group.items,
         partition: isUnpartitioned(group.spec) ? undefined : group.values,
       });
       for (const file of files) out.push({ file, specId: group.spec.specId });

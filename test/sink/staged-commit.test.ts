@@ -1,17 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Catalog, LoadedTable, TableIdentifier } from "../../src/catalog/catalog.ts";
+import type { Catalog, TableIdentifier } from "../../src/catalog/catalog.ts";
 import { CatalogError } from "../../src/catalog/errors.ts";
-import type { DataFile } from "../../src/iceberg/data-file.ts";
 import { FastAppend } from "../../src/iceberg/operations/append.ts";
-import { RewriteFiles } from "../../src/iceberg/operations/rewrite.ts";
-import { writeDataFiles } from "../../src/iceberg/parquet-writer.ts";
 import { readTable } from "../../src/iceberg/reader.ts";
-import { planScan } from "../../src/iceberg/scan.ts";
-import { currentSchema, defaultSpec, snapshotForRef } from "../../src/iceberg/table-metadata.ts";
+import { snapshotForRef } from "../../src/iceberg/table-metadata.ts";
 import { commitStaged } from "../../src/sink/staged-commit.ts";
 import { UpsertTableWriter } from "../../src/sink/table-writer.ts";
 import { localWarehouse } from "../helpers/tables.ts";
+import { compactEverything } from "./compact.ts";
 import { accountsSchema, Model, sortRows } from "./model.ts";
 
 const a: TableIdentifier = { namespace: ["src"], name: "a" };
@@ -39,23 +36,6 @@ async function stageBoth(writerA: UpsertTableWriter, writerB: UpsertTableWriter)
   const stagedB = await writerB.stage();
   assert.ok(stagedA && stagedB);
   return [stagedA, stagedB];
-}
-
-async function compactEverything(catalog: Catalog, table: LoadedTable): Promise<void> {
-  const plan = await planScan(table);
-  const removed = new Map<string, DataFile>();
-  for (const task of plan.tasks) {
-    removed.set(task.dataFile.filePath, task.dataFile);
-    for (const d of task.deletes) removed.set(d.filePath, d);
-  }
-  const added = await writeDataFiles({
-    schema: currentSchema(table.metadata),
-    spec: defaultSpec(table.metadata),
-    rows: await readTable(table),
-    io: table.io,
-    location: `${table.metadata.location}/data`,
-  });
-  await new RewriteFiles(catalog, table).rewriteFiles(removed.values(), added).commit();
 }
 
 test("two tables' rounds land in one transaction; both equal their models round after round", async (t) => {

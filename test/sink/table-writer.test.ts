@@ -1,19 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Catalog, LoadedTable } from "../../src/catalog/catalog.ts";
-import type { DataFile } from "../../src/iceberg/data-file.ts";
+import type { Catalog } from "../../src/catalog/catalog.ts";
 import { equal } from "../../src/iceberg/expressions.ts";
-import { RewriteFiles } from "../../src/iceberg/operations/rewrite.ts";
-import { writeDataFiles } from "../../src/iceberg/parquet-writer.ts";
 import { readTable } from "../../src/iceberg/reader.ts";
 import { planScan } from "../../src/iceberg/scan.ts";
-import { currentSchema, defaultSpec } from "../../src/iceberg/table-metadata.ts";
 import { identity } from "../../src/iceberg/transforms.ts";
 import { comparePositions } from "../../src/sink/change.ts";
 import { SinkError } from "../../src/sink/errors.ts";
 import { committedPosition } from "../../src/sink/position.ts";
 import { UpsertTableWriter, type UpsertTableWriterOptions } from "../../src/sink/table-writer.ts";
 import { localWarehouse } from "../helpers/tables.ts";
+import { compactEverything } from "./compact.ts";
 import { accountsSchema, Model, sortRows } from "./model.ts";
 
 const id = { namespace: ["src"], name: "accounts" };
@@ -178,24 +175,6 @@ test("a primary key change as delete + create, and as an update with another key
   await writer.commit();
   assert.deepEqual(await tableRows(catalog), [row(11n, 1), row(12n, 2)]);
 });
-
-async function compactEverything(catalog: Catalog, table: LoadedTable): Promise<void> {
-  const plan = await planScan(table);
-  const removed = new Map<string, DataFile>();
-  for (const task of plan.tasks) {
-    removed.set(task.dataFile.filePath, task.dataFile);
-    for (const d of task.deletes) removed.set(d.filePath, d);
-  }
-  const rows = await readTable(table);
-  const added = await writeDataFiles({
-    schema: currentSchema(table.metadata),
-    spec: defaultSpec(table.metadata),
-    rows,
-    io: table.io,
-    location: `${table.metadata.location}/data`,
-  });
-  await new RewriteFiles(catalog, table).rewriteFiles(removed.values(), added).commit();
-}
 
 test("compaction between prepare and commit: the writer rebuilds its index, recomputes the deletes and retries", async (t) => {
   const { catalog } = await setup(t);
