@@ -41,6 +41,14 @@ test("a logical replication slot receives an insert through pgoutput", async (t)
     assert.deepEqual({ ...insert.new }, { id: "42", customer: "ada", total: "19.99" });
   } finally {
     await service.stop();
+    // The walsender ends a moment after the client disconnects: wait until the slot is released.
+    for (let attempt = 0; ; attempt++) {
+      const { rows } = await sql.query("select active from pg_replication_slots where slot_name = $1", [
+        slot,
+      ]);
+      if (!rows[0]?.active || attempt >= 100) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     await sql.query("select pg_drop_replication_slot($1)", [slot]);
   }
 });
