@@ -55,11 +55,18 @@ export interface ChangeBatch {
 /**
  * The downstream. `write` may return before the events are durable (it is backpressure, not a
  * commit); the sink later calls the `onDurable` listener with the position of the newest batch whose
- * events, and all before it, are durable (Kafka acks, an Iceberg commit).
+ * events, and all before it, are durable (Kafka acks, an Iceberg commit). Events are read-only: events
+ * of one transaction share their `source` object.
  */
 export interface ChangeSink {
   write(batch: ChangeBatch): Promise<void>;
   onDurable(listener: (position: SourcePosition) => void): void;
+  /**
+   * Optional: resolves once everything written so far is durable (and reported through `onDurable`).
+   * `Capture.stop()` calls it after the stream has stopped, so a clean stop leaves the offset and the
+   * slot at the last event emitted (nothing re-sent on restart).
+   */
+  flush?(): Promise<void>;
 }
 
 /** What capture stores about its progress; in direct mode it rides in the Iceberg commit. */
@@ -119,6 +126,8 @@ interface OpenTransaction {
   id: string;
   totalOrder: number;
   perTable: Map<string, number>;
+  /** Per table: the source block and topic of its events (the same for every event of this transaction). */
+  tables: Map<TableSchema, { source: SourceInfo; topic: string }>;
 }
 
 const HEARTBEAT_PREFIX = "floe.heartbeat";
@@ -152,6 +161,8 @@ export class Capture {
   private ackedLsn: Lsn = 0n;
   private snapshotCompleted = false;
   private saving: Promise<void> = Promise.resolve();
+  private savingOffsets = false;
+  private nextOffset: { offset: CaptureOffset; lsn: Lsn } | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private streamDone: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -258,7 +269,17 @@ export class Capture {
         // Workers run in parallel; the sink sees one batch at a time, in the order chunks completed.
         writing = writing.then(async () => {
           state.tables[qualifiedName(chunk.table)] = chunk.progress;
-          const events = chunk.rows.map((row) => this.snapshotEvent(chunk.table, row, consistentPoint));
+          // One source block and topic for the whole chunk: they are the same for every row of it, and
+          // events are read-only downstream (a per-row copy was a large share of the snapshot's time).
+          const now = Date.now();
+          const source = this.source(chunk.table, {
+            tsMs: now,
+            snapshot: "true",
+            txId: null,
+            lsn: consistentPoint,
+          });
+          const topic = tableTopic(this.config.topicPrefix, chunk.table);
+          const events = chunk.rows.map((row) => this.snapshotEvent(chunk.table, row, topic, source, now));
           this.counters.snapshotRows += events.length;
           await this.writeBatch(events, structuredClone(state));
         });
@@ -268,17 +289,22 @@ export class Capture {
     await writing;
   }
 
-  private snapshotEvent(table: TableSchema, row: Row, consistentPoint: Lsn): ChangeEvent {
-    const now = Date.now();
+  private snapshotEvent(
+    table: TableSchema,
+    row: Row,
+    topic: string,
+    source: SourceInfo,
+    now: number,
+  ): ChangeEvent {
     return {
       kind: "change",
-      topic: tableTopic(this.config.topicPrefix, table),
+      topic,
       table,
       key: keyOf(table, row),
       value: {
         before: null,
         after: row,
-        source: this.source(table, { tsMs: now, snapshot: "true", txId: null, lsn: consistentPoint }),
+        source,
         op: "r",
         ts_ms: now,
         transaction: null,
@@ -381,6 +407,7 @@ export class Capture {
       id: transactionId(xid, commitLsn),
       totalOrder: 0,
       perTable: new Map(),
+      tables: new Map(),
     };
     if (this.config.provideTransactionMetadata && !this.skipping())
       this.pending.push({
@@ -501,21 +528,28 @@ export class Capture {
       if (this.config.provideTransactionMetadata)
         block = { id: transaction.id, total_order: transaction.totalOrder, data_collection_order: order };
     }
-    const tsMs = transaction?.commitTimeMs ?? Date.now();
+    let shared = transaction?.tables.get(table);
+    if (!shared) {
+      shared = {
+        source: this.source(table, {
+          tsMs: transaction?.commitTimeMs ?? Date.now(),
+          snapshot: "false",
+          txId: transaction?.xid ?? null,
+          lsn: transaction?.commitLsn ?? null,
+        }),
+        topic: tableTopic(this.config.topicPrefix, table),
+      };
+      transaction?.tables.set(table, shared);
+    }
     await this.emit({
       kind: "change",
-      topic: tableTopic(this.config.topicPrefix, table),
+      topic: shared.topic,
       table,
       key: keyOf(table, after ?? before),
       value: {
         before,
         after,
-        source: this.source(table, {
-          tsMs,
-          snapshot: "false",
-          txId: transaction?.xid ?? null,
-          lsn: transaction?.commitLsn ?? null,
-        }),
+        source: shared.source,
         op,
         ts_ms: Date.now(),
         transaction: block,
@@ -620,14 +654,31 @@ export class Capture {
       snapshotCompleted:
         snapshot === null && (this.snapshotCompleted || this.ackedSequence === this.sequence),
     };
-    const lsn = this.ackedLsn;
-    // Offsets are saved in order; the slot moves only after the offset that covers it is stored.
-    this.saving = this.saving
-      .then(() => this.offsets.save(offset))
-      .then(() => {
-        if (this.snapshotCompleted) this.replication?.confirmFlush(lsn);
-      })
-      .catch(() => {});
+    // One save at a time, and only the newest offset waits: a store slower than the acknowledgements
+    // (a Kafka round trip per save) then skips intermediate offsets instead of queueing all of them,
+    // which would make the slot fall further and further behind.
+    this.nextOffset = { offset, lsn: this.ackedLsn };
+    if (!this.savingOffsets) {
+      this.savingOffsets = true;
+      this.saving = this.saveOffsets();
+    }
+  }
+
+  /** Saves offsets in order; the slot moves only after the offset that covers it is stored. */
+  private async saveOffsets(): Promise<void> {
+    try {
+      for (let next = this.nextOffset; next; next = this.nextOffset) {
+        this.nextOffset = null;
+        try {
+          await this.offsets.save(next.offset);
+        } catch {
+          continue; // not stored, so not confirmed; a later acknowledgement saves again
+        }
+        if (this.snapshotCompleted) this.replication?.confirmFlush(next.lsn);
+      }
+    } finally {
+      this.savingOffsets = false;
+    }
   }
 
   metrics(): CaptureMetrics {
@@ -644,9 +695,17 @@ export class Capture {
     return slotLagBytes(this.sql, this.config.slotName);
   }
 
-  /** Stops streaming; the slot stays where the last durable acknowledgement put it. */
+  /**
+   * Stops streaming: no more WAL is handed to the sink, the sink flushes (when it can), the offset of
+   * the last durable batch is saved and the slot confirmed up to it. The slot stays where the last
+   * durable acknowledgement put it.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    // At a transaction boundary, so a clean stop leaves no half transaction downstream.
+    await this.replication?.halt(() => this.transaction === null);
+    // A failed sink has already failed the stream (done rejected); stopping must not throw it again.
+    await this.sink.flush?.().catch(() => {});
     await this.saving;
     await this.replication?.close();
     await this.shutdown();

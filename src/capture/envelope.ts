@@ -116,7 +116,9 @@ export function decodeTuple(
 ): { row: Row; unchanged: string[] } {
   const row: Row = {};
   const unchanged: string[] = [];
-  table.columns.forEach((column, index) => {
+  const columns = table.columns;
+  for (let index = 0; index < columns.length; index++) {
+    const column = columns[index] as (typeof columns)[number];
     const value = tuple[index];
     if (value === UNCHANGED_TOAST) {
       if (fallback && column.name in fallback) row[column.name] = fallback[column.name] ?? null;
@@ -126,7 +128,7 @@ export function decodeTuple(
     } else {
       row[column.name] = column.mapping.decode(value);
     }
-  });
+  }
   return { row, unchanged };
 }
 
@@ -161,7 +163,7 @@ export function serializeKey(event: CaptureEvent, options: JsonOptions): string 
     case "tombstone": {
       if (event.key === null) return null;
       if (!options.schemasEnable) return toJson(event.key);
-      return toJson({ schema: keySchema(event.table, event.topic), payload: event.key });
+      return `{"schema":${cachedSchemaJson(event.table, `key:${event.topic}`, () => keySchema(event.table, event.topic))},"payload":${toJson(event.key)}}`;
     }
     case "transaction":
       return wrap(
@@ -196,15 +198,16 @@ export function serializeValue(event: CaptureEvent, options: JsonOptions): strin
     case "tombstone":
       return null;
     case "change": {
-      const payload: { [field: string]: EventValue } = {
-        ...event.value,
-        source: sourceValue(event.value.source),
-      } as { [field: string]: EventValue };
-      if (event.value.transaction === null) payload.transaction = null;
-      if (event.unchangedColumns.length > 0) payload.unchanged_columns = event.unchangedColumns;
+      // The payload's fields in envelope order; the source block is shared by the events of a
+      // transaction (and of a snapshot chunk), so its JSON is printed once.
+      const value = event.value;
+      let payload = `{"before":${toJson(value.before)},"after":${toJson(value.after)},"source":${sourceJson(value.source)},"op":"${value.op}","ts_ms":${toJson(value.ts_ms)},"transaction":${toJson(value.transaction as EventValue)}`;
+      if (event.unchangedColumns.length > 0)
+        payload += `,"unchanged_columns":${toJson(event.unchangedColumns)}`;
+      payload += "}";
       return options.schemasEnable
-        ? toJson({ schema: envelopeSchema(event.table, event.topic), payload })
-        : toJson(payload);
+        ? `{"schema":${cachedSchemaJson(event.table, `value:${event.topic}`, () => envelopeSchema(event.table, event.topic))},"payload":${payload}}`
+        : payload;
     }
     case "transaction":
       return wrap(options, transactionSchema, {
@@ -228,6 +231,38 @@ export function serializeValue(event: CaptureEvent, options: JsonOptions): strin
         changes: event.change.changes as unknown as EventValue,
       });
   }
+}
+
+/**
+ * A table's key and envelope schemas as JSON, computed once per table shape: they are the same for
+ * every event of the table (a new Relation message makes a new TableSchema object, so DDL is seen), and
+ * building and printing them per event was most of the cost of `schemas.enable`.
+ */
+const schemaJsonCache = new WeakMap<TableSchema, Map<string, string>>();
+
+function cachedSchemaJson(table: TableSchema, key: string, build: () => EventValue): string {
+  let perTable = schemaJsonCache.get(table);
+  if (!perTable) {
+    perTable = new Map();
+    schemaJsonCache.set(table, perTable);
+  }
+  let json = perTable.get(key);
+  if (json === undefined) {
+    json = toJson(build());
+    perTable.set(key, json);
+  }
+  return json;
+}
+
+const sourceJsonCache = new WeakMap<SourceInfo, string>();
+
+function sourceJson(source: SourceInfo): string {
+  let json = sourceJsonCache.get(source);
+  if (json === undefined) {
+    json = toJson(sourceValue(source));
+    sourceJsonCache.set(source, json);
+  }
+  return json;
 }
 
 function sourceValue(source: SourceInfo): { [field: string]: EventValue } {
@@ -376,18 +411,38 @@ const messageSchema: ConnectSchema = {
  * "NaN", "Infinity", "-Infinity" (what Jackson writes with QUOTE_NON_NUMERIC_NUMBERS).
  */
 export function toJson(value: EventValue | undefined): string {
-  if (value === undefined || value === null) return "null";
-  if (typeof value === "bigint") return value.toString();
-  if (typeof value === "number")
-    return Number.isFinite(value) ? JSON.stringify(value) : JSON.stringify(String(value));
-  if (typeof value === "string" || typeof value === "boolean") return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((item) => toJson(item)).join(",")}]`;
-  const parts: string[] = [];
-  for (const [field, item] of Object.entries(value)) {
-    if (item === undefined) continue;
-    parts.push(`${JSON.stringify(field)}:${toJson(item)}`);
+  // Hand-rolled rather than Object.entries/map/join: this runs for every field of every event.
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "number":
+      return Number.isFinite(value) ? String(value) : `"${value}"`;
+    case "bigint":
+      return value.toString();
+    case "boolean":
+      return value ? "true" : "false";
+    case "undefined":
+      return "null";
   }
-  return `{${parts.join(",")}}`;
+  if (value === null) return "null";
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let index = 0; index < value.length; index++) {
+      if (index > 0) out += ",";
+      out += toJson(value[index]);
+    }
+    return `${out}]`;
+  }
+  let out = "{";
+  let first = true;
+  for (const field in value) {
+    const item = value[field];
+    if (item === undefined) continue;
+    if (!first) out += ",";
+    first = false;
+    out += `${JSON.stringify(field)}:${toJson(item)}`;
+  }
+  return `${out}}`;
 }
 
 export { qualifiedName };

@@ -450,9 +450,37 @@ export function unscaledBase64(text: string, scale: number): string {
   const negative = text.startsWith("-");
   const [whole = "0", fraction = ""] = (negative ? text.slice(1) : text).split(".");
   const digits = `${whole}${fraction.padEnd(scale, "0").slice(0, scale)}`;
+  // Most values fit 6 bytes (|unscaled| < 2^47): plain numbers instead of BigInt arithmetic (hot in snapshots).
+  if (digits.length <= 14) return smallTwosComplementBase64(negative ? -Number(digits) : Number(digits));
   let unscaled = BigInt(digits);
   if (negative) unscaled = -unscaled;
   return twosComplement(unscaled).toString("base64");
+}
+
+const BASE64_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** Minimal big-endian two's complement of |value| < 2^47, base64 — without Buffer or BigInt allocations. */
+function smallTwosComplementBase64(value: number): string {
+  let length = 1;
+  while (value >= 2 ** (8 * length - 1) || value < -(2 ** (8 * length - 1))) length++;
+  let rest = value < 0 ? value + 2 ** (8 * length) : value;
+  const bytes = [0, 0, 0, 0, 0, 0];
+  for (let index = length - 1; index >= 0; index--) {
+    bytes[index] = rest % 256;
+    rest = Math.floor(rest / 256);
+  }
+  let encoded = "";
+  for (let index = 0; index < length; index += 3) {
+    const b0 = bytes[index] ?? 0;
+    const b1 = bytes[index + 1] ?? 0;
+    const b2 = bytes[index + 2] ?? 0;
+    const left = length - index;
+    encoded += BASE64_DIGITS[b0 >> 2];
+    encoded += BASE64_DIGITS[((b0 & 3) << 4) | (b1 >> 4)];
+    encoded += left > 1 ? BASE64_DIGITS[((b1 & 15) << 2) | (b2 >> 6)] : "=";
+    encoded += left > 2 ? BASE64_DIGITS[b2 & 63] : "=";
+  }
+  return encoded;
 }
 
 function twosComplement(value: bigint): Buffer {
@@ -531,6 +559,7 @@ function formatZonedTime(text: string): string {
   return `${clock}${match[2] ? `.${match[2]}` : ""}Z`;
 }
 
+const UTC_TIMESTAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?\+00$/;
 const TIMESTAMP = /^(\d+)-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))?([+-][\d:]+)?( BC)?$/;
 
 function timestampMicros(text: string): bigint {
@@ -553,6 +582,9 @@ function parseTimestampMicros(text: string): bigint {
 /** ISO 8601 in UTC with the fraction PostgreSQL printed (Debezium's ZonedTimestamp): `2024-01-02T03:04:05.123456Z`. */
 function formatZonedTimestamp(text: string): string {
   if (text === "infinity" || text === "-infinity") return text;
+  // Sessions run with TimeZone=UTC, so the server prints `YYYY-MM-DD HH:MM:SS[.ffffff]+00`: only the
+  // separators change (what the general path below computes, without the date arithmetic).
+  if (UTC_TIMESTAMP.test(text)) return `${text.slice(0, 10)}T${text.slice(11, -3)}Z`;
   const micros = timestampMicros(text);
   const fraction = TIMESTAMP.exec(text)?.[7];
   const floorSeconds = micros / 1_000_000n - (micros % 1_000_000n < 0n ? 1n : 0n);

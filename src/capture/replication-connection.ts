@@ -59,6 +59,10 @@ export class ReplicationConnection {
   private streaming = false;
   private closed = false;
   private failure: ((error: Error) => void) | null = null;
+  private halted = false;
+  /** Set by `halt()`: where the stream may stop. */
+  private atBoundary: (() => boolean) | null = null;
+  private onHalted: (() => void) | null = null;
   private received: Lsn = 0n;
   private flushed: Lsn = 0n;
   private statusTimer: NodeJS.Timeout | null = null;
@@ -158,6 +162,11 @@ export class ReplicationConnection {
       );
     });
     done.catch(() => {});
+    // A stop waiting for a transaction boundary must not wait for a stream that has ended.
+    done.then(
+      () => this.haltNow(),
+      () => this.haltNow(),
+    );
 
     const started = new Promise<void>((resolve, reject) => {
       wire.once("replicationStart", () => resolve());
@@ -180,6 +189,7 @@ export class ReplicationConnection {
           payload: Buffer.from(chunk.subarray(25)),
         };
         if (message.walStart > this.received) this.received = message.walStart;
+        if (this.halted) return;
         this.queue.push(message);
         if (this.queue.length >= this.highWaterMessages && !this.paused) {
           this.paused = true;
@@ -192,7 +202,7 @@ export class ReplicationConnection {
       } else if (kind === 0x6b /* k: primary keepalive */) {
         const walEnd = chunk.readBigUInt64BE(1);
         const replyRequested = chunk[17] === 1;
-        if (this.queue.length === 0 && !this.draining) handlers.onKeepalive(walEnd);
+        if (this.queue.length === 0 && !this.draining && !this.halted) handlers.onKeepalive(walEnd);
         if (replyRequested) this.sendStatus(false);
       }
     });
@@ -215,18 +225,56 @@ export class ReplicationConnection {
     return this.flushed;
   }
 
+  /**
+   * Stops handing messages to the handlers at the next point where `atBoundary()` holds (checked now
+   * and after each handled message; capture passes "no transaction open", so a clean stop never leaves
+   * half a transaction downstream). Messages after that point are dropped: they were never
+   * acknowledged, so the server re-sends them after a restart. Status updates go on until `close()`.
+   */
+  async halt(atBoundary: () => boolean = () => true): Promise<void> {
+    if (this.halted || !this.streaming) {
+      this.halted = true;
+      return;
+    }
+    this.atBoundary = atBoundary;
+    if (!this.draining && atBoundary()) this.haltNow();
+    await new Promise<void>((resolve) => {
+      if (this.halted) resolve();
+      else this.onHalted = resolve;
+    });
+  }
+
+  private haltNow(): void {
+    this.halted = true;
+    this.queue = [];
+    if (!this.paused && this.wire) {
+      this.paused = true;
+      this.wire.stream.pause();
+    }
+    this.onHalted?.();
+    this.onHalted = null;
+  }
+
   private async drain(handlers: StreamHandlers): Promise<void> {
     if (this.draining) return;
     this.draining = true;
     try {
       for (let message = this.queue.shift(); message; message = this.queue.shift()) {
-        if (this.closed) return;
+        if (this.closed || this.halted) return;
         await handlers.onData(message);
-        if (this.paused && this.queue.length < this.highWaterMessages / 2) {
+        if (this.atBoundary?.()) {
+          this.haltNow();
+          return;
+        }
+        if (this.paused && !this.halted && this.queue.length < this.highWaterMessages / 2) {
           this.paused = false;
           this.wire?.stream.resume();
         }
       }
+    } catch (error) {
+      // The stream fails (done rejects); a stop waiting for a boundary must not wait forever.
+      this.haltNow();
+      throw error;
     } finally {
       this.draining = false;
     }
@@ -260,6 +308,11 @@ export class ReplicationConnection {
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.queue = [];
     this.failure = null;
+    // A halted (paused) socket would never see the server's end of the connection.
+    this.halted = true;
+    this.onHalted?.();
+    this.onHalted = null;
+    if (this.paused) this.wire?.stream.resume();
     try {
       await this.client.end();
     } catch {
@@ -269,6 +322,7 @@ export class ReplicationConnection {
 
   private fail(error: Error): void {
     if (this.closed) return;
+    this.haltNow();
     this.failure?.(
       new CaptureError("CONNECTION_LOST", `replication connection failed: ${error.message}`, {
         cause: error,

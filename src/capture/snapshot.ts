@@ -148,17 +148,25 @@ async function snapshotTable(
   const placeholders = schema.primaryKey
     .map((column, index) => `$${index + 1}::${keyType.get(column)}`)
     .join(", ");
-  for (;;) {
-    const where = progress.lastKey ? `where (${keyColumns}) > (${placeholders})` : "";
-    const { rows } = await client.query<Array<string | null>>({
+  const readChunk = (after: string[] | null) => {
+    const where = after ? `where (${keyColumns}) > (${placeholders})` : "";
+    const chunk = client.query<Array<string | null>>({
       text: `select ${columns} from ${from} ${where} order by ${keyColumns} limit ${options.fetchSize}`,
-      values: progress.lastKey ?? [],
+      values: after ?? [],
       rowMode: "array",
     });
+    chunk.catch(() => {}); // read (or abandoned, when delivery fails) by the loop below
+    return chunk;
+  };
+  let next = readChunk(progress.lastKey);
+  for (;;) {
+    const { rows } = await next;
     const last = rows[rows.length - 1];
     if (last) progress.lastKey = keyIndexes.map((index) => last[index] ?? "");
     progress.rows += rows.length;
     progress.done = rows.length < options.fetchSize;
+    // The next chunk's key is known from the raw rows: the server reads it while this one is decoded.
+    if (!progress.done) next = readChunk(progress.lastKey);
     await options.onChunk({
       table: schema,
       rows: rows.map((values) => decodeTextRow(schema, values)),

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { describeError } from "../errors.ts";
 import { registerBucket } from "./bucket.ts";
+import { captureCommand } from "./capture.ts";
 import { CliError } from "./config.ts";
 import { dumpCommand, openRestCatalog } from "./dump.ts";
 import { maintainCommand } from "./maintain.ts";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   program.addCommand(queryCommand({ openCatalog: openRestCatalog }));
   program.addCommand(maintainCommand({ openCatalog: openRestCatalog }));
   program.addCommand(replicateCommand({ openCatalog: openRestCatalog }));
+  program.addCommand(captureCommand());
   return program;
 }
 
