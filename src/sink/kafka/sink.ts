@@ -8,6 +8,7 @@ import type { Catalog, Namespace, TableIdentifier } from "../../catalog/catalog.
 import { SinkError } from "../errors.ts";
 import { DEFAULT_CONTROL_TOPIC } from "./control.ts";
 import { Coordinator, quietly } from "./coordinator.ts";
+import { deadLetterHeaders } from "./dead-letter.ts";
 import { type RecordDecoder, type SourceRecord, Worker } from "./worker.ts";
 
 export interface KafkaSinkOptions {
@@ -82,7 +83,7 @@ export async function startKafkaSink(options: KafkaSinkOptions): Promise<KafkaSi
       log,
       ...(options.route ? { route: options.route } : {}),
       ...(options.deadLetterTopic ? { deadLetterTopic: options.deadLetterTopic } : {}),
-      ...(options.deadLetterHeaders ? { deadLetterHeaders: options.deadLetterHeaders } : {}),
+      deadLetterHeaders: options.deadLetterHeaders ?? ((error, record) => deadLetterHeaders(error, record)),
       ...(options.bufferRows !== undefined ? { bufferRows: options.bufferRows } : {}),
       ...(options.workerId ? { workerId: options.workerId } : {}),
     });

@@ -86,6 +86,7 @@ export interface WorkerOptions {
 interface Route {
   identifier: TableIdentifier;
   writer: UpsertTableWriter | ChangelogTableWriter;
+  schema: EventSchema | undefined;
   schemaJson: string;
   changes: number;
 }
@@ -324,9 +325,13 @@ export class Worker {
       ? this.#options.route(decoded.source, record)
       : { namespace: this.#options.namespace, name: decoded.source.table };
     const key = tableKey(identifier);
-    const schemaJson = decoded.eventSchema ? JSON.stringify(decoded.eventSchema) : "";
     const existing = this.#routes.get(key);
+    // The decoder hands out one object per distinct schema: compare text only when it changes.
+    if (existing && (decoded.eventSchema === undefined || decoded.eventSchema === existing.schema))
+      return existing;
+    const schemaJson = decoded.eventSchema ? JSON.stringify(decoded.eventSchema) : "";
     if (existing) {
+      existing.schema = decoded.eventSchema;
       if (decoded.eventSchema && schemaJson !== existing.schemaJson) {
         await existing.writer.applySourceSchema(decoded.eventSchema);
         existing.schemaJson = schemaJson;
@@ -363,7 +368,7 @@ export class Worker {
         ? await UpsertTableWriter.open({ ...options, sharedWithSink: this.#options.sinkId })
         : await ChangelogTableWriter.open(options);
     if (exists && decoded.eventSchema) await writer.applySourceSchema(decoded.eventSchema);
-    const route: Route = { identifier, writer, schemaJson, changes: 0 };
+    const route: Route = { identifier, writer, schema: decoded.eventSchema, schemaJson, changes: 0 };
     this.#routes.set(key, route);
     return route;
   }
