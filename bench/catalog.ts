@@ -55,11 +55,17 @@ async function main() {
     logger: false,
     maintenanceIntervalMs: 0,
     ...(catalogStore ? { catalogStore } : {}),
+    // Clients authenticate as in production: an OAuth2 token, verified on every request.
+    auth: { keys: [{ accessKeyId: "bench", secretAccessKey: "bench-secret" }] },
   });
   try {
     const bucket = await server.buckets.create("bench");
     const embedded: Catalog = server.buckets.catalog(bucket);
-    const rest: Catalog = new RestCatalog({ uri: server.catalogUri, warehouse: bucket.name });
+    const rest: Catalog = new RestCatalog({
+      uri: server.catalogUri,
+      warehouse: bucket.name,
+      credential: "bench:bench-secret",
+    });
     await embedded.createNamespace(["b"]);
     const tables: TableIdentifier[] = [];
     for (let i = 0; i < clients; i++) {

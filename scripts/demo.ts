@@ -181,6 +181,7 @@ async function main(): Promise<number> {
     port: 0,
     logger: false,
     maintenanceIntervalMs: 0,
+    auth: { anonymous: true }, // a local demo on 127.0.0.1: the same as `floe serve --allow-anonymous`
   });
   await server.buckets.create("demo");
   const catalog = await openRestCatalog(server.url, "demo");
@@ -256,7 +257,7 @@ async function main(): Promise<number> {
     `  python -c "from pyiceberg.table import StaticTable; print(StaticTable.from_metadata('${orders.metadataLocation}').scan().to_arrow().num_rows)"`,
   );
   console.log(
-    "  or run `npm run floe -- serve --data-dir .floe/demo/serve` and point any Iceberg REST client at",
+    "  or run `npm run floe -- serve --data-dir .floe/demo/serve --allow-anonymous` and point any Iceberg REST client at",
   );
   console.log("  http://127.0.0.1:8181/iceberg with warehouse=demo.");
   console.log("PostgreSQL keeps running for the next run; stop it with: npm run services -- down");

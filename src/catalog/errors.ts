@@ -15,6 +15,10 @@ export type CatalogErrorCode =
   | "COMMIT_STATE_UNKNOWN"
   | "INVALID_INPUT"
   /** The catalog service failed or could not be reached (HTTP 5xx, network); nothing is known to have changed. */
-  | "SERVICE_FAILED";
+  | "SERVICE_FAILED"
+  /** The catalog did not accept the client's credentials, or it needs some (HTTP 401 / 419). */
+  | "NOT_AUTHORIZED"
+  /** The catalog knows the client, but a policy does not allow the request (HTTP 403). */
+  | "FORBIDDEN";
 
 export class CatalogError extends FloeError<CatalogErrorCode> {}

@@ -2,7 +2,9 @@
  * A `Catalog` over the Iceberg REST catalog protocol, so Floe commits through any REST catalog —
  * `floe serve` included — exactly as through the embedded one: requirements + updates in, the
  * server's CommitFailedException out as COMMIT_FAILED (reload and retry), 5xx on a commit as
- * COMMIT_STATE_UNKNOWN. 64-bit ids travel losslessly both ways.
+ * COMMIT_STATE_UNKNOWN. 64-bit ids travel losslessly both ways. Authentication: a static bearer token,
+ * or OAuth2 client credentials (`credential: "id:secret"`) exchanged at the token endpoint for a
+ * token that is fetched again shortly before it expires, or at once when the server answers 401/419.
  */
 import { parseJson, stringifyJson } from "../iceberg/json.ts";
 import { partitionSpecToJson } from "../iceberg/partitioning.ts";
@@ -32,8 +34,16 @@ export interface RestCatalogOptions {
   name?: string;
   /** FileIO settings for table files; S3 settings the server returns in a table's config take precedence. */
   io?: FileIoOptions;
-  /** Extra headers on every request (e.g. `authorization`). */
+  /** Extra headers on every request. */
   headers?: Record<string, string>;
+  /** OAuth2 client credentials `client_id:client_secret` (for `floe serve`: an access key id and its secret). */
+  credential?: string;
+  /** A bearer token sent as is (no refresh); ignored when `credential` is set. */
+  token?: string;
+  /** The token endpoint; default `<uri>/v1/oauth/tokens`, the spec's. */
+  oauth2ServerUri?: string;
+  /** OAuth2 scope asked for with the credential; default `catalog`. */
+  scope?: string;
   /** Per-request timeout. */
   timeoutMs?: number;
 }
@@ -41,6 +51,9 @@ export interface RestCatalogOptions {
 const SEPARATOR = "\u001f";
 
 const errorCodes: Record<string, CatalogErrorCode> = {
+  NotAuthorizedException: "NOT_AUTHORIZED",
+  AuthenticationTimeoutException: "NOT_AUTHORIZED",
+  ForbiddenException: "FORBIDDEN",
   NoSuchNamespaceException: "NO_SUCH_NAMESPACE",
   NoSuchTableException: "NO_SUCH_TABLE",
   AlreadyExistsException: "ALREADY_EXISTS",
@@ -52,6 +65,24 @@ const errorCodes: Record<string, CatalogErrorCode> = {
 interface RestResponse {
   status: number;
   body: unknown;
+}
+
+interface CachedToken {
+  token: string;
+  /** Fetch a new one after this time (before the server's expiry). */
+  refreshAtMs: number;
+}
+
+/** `id:secret` → the two halves (the secret may itself contain colons). */
+function splitCredential(credential: string): { clientId: string; clientSecret: string } {
+  const colon = credential.indexOf(":");
+  if (colon <= 0 || colon === credential.length - 1) {
+    throw new CatalogError(
+      "INVALID_INPUT",
+      "the catalog credential must be CLIENT_ID:CLIENT_SECRET (for floe serve: ACCESS_KEY_ID:SECRET_ACCESS_KEY)",
+    );
+  }
+  return { clientId: credential.slice(0, colon), clientSecret: credential.slice(colon + 1) };
 }
 
 function asRecord(value: unknown, what: string): Record<string, unknown> {
@@ -70,11 +101,13 @@ export class RestCatalog implements Catalog {
   readonly #options: RestCatalogOptions;
   #prefix: Promise<string> | undefined;
   readonly #ios = new Map<string, FileIO>();
+  #token: Promise<CachedToken> | undefined;
 
   constructor(options: RestCatalogOptions) {
     this.#uri = options.uri.replace(/\/+$/, "");
     this.#options = options;
     this.name = options.name ?? options.warehouse ?? "rest";
+    if (options.credential !== undefined) splitCredential(options.credential);
   }
 
   /** Closes the FileIOs handed out with loaded tables. */
@@ -294,6 +327,62 @@ export class RestCatalog implements Catalog {
     return this.#send(method, `${await this.#prefixPath()}/${path}`, options);
   }
 
+  /** The OAuth2 token for the credential: cached, fetched again shortly before it expires. */
+  async #bearer(forceNew: boolean): Promise<string | undefined> {
+    const credential = this.#options.credential;
+    if (credential === undefined) return this.#options.token;
+    if (this.#token && !forceNew) {
+      const cached = await this.#token.catch(() => undefined);
+      if (cached && Date.now() < cached.refreshAtMs) return cached.token;
+    }
+    this.#token = this.#fetchToken(credential);
+    this.#token.catch(() => {
+      this.#token = undefined;
+    });
+    return (await this.#token).token;
+  }
+
+  async #fetchToken(credential: string): Promise<CachedToken> {
+    const { clientId, clientSecret } = splitCredential(credential);
+    const endpoint = this.#options.oauth2ServerUri ?? `${this.#uri}/v1/oauth/tokens`;
+    const form = new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: clientId,
+      client_secret: clientSecret,
+      scope: this.#options.scope ?? "catalog",
+    });
+    let response: Response;
+    let body: Record<string, unknown>;
+    try {
+      response = await fetch(endpoint, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+        body: form.toString(),
+        signal: AbortSignal.timeout(this.#options.timeoutMs ?? 60_000),
+      });
+      const text = await response.text();
+      body = text === "" ? {} : (JSON.parse(text) as Record<string, unknown>);
+    } catch (error) {
+      throw new CatalogError(
+        "SERVICE_FAILED",
+        `fetching an OAuth2 token from ${endpoint} failed: ${(error as Error).message}; is the catalog at ${this.#uri} running?`,
+        { cause: error },
+      );
+    }
+    if (!response.ok || typeof body.access_token !== "string") {
+      const description = typeof body.error_description === "string" ? `: ${body.error_description}` : "";
+      const code = typeof body.error === "string" ? ` (${body.error})` : "";
+      throw new CatalogError(
+        response.status === 401 || response.status === 400 ? "NOT_AUTHORIZED" : "SERVICE_FAILED",
+        `the token endpoint ${endpoint} refused the credential for client ${clientId}${code}, HTTP ${response.status}${description}; check --credential / FLOE_CREDENTIAL`,
+      );
+    }
+    const expiresInMs = typeof body.expires_in === "number" ? body.expires_in * 1000 : 3_600_000;
+    // Refresh when 10% of the lifetime (at most a minute) is left, so a request never carries an expired token.
+    const marginMs = Math.min(60_000, expiresInMs / 10);
+    return { token: body.access_token, refreshAtMs: Date.now() + expiresInMs - marginMs };
+  }
+
   async #send(
     method: "GET" | "POST" | "DELETE" | "HEAD",
     url: string,
@@ -306,14 +395,23 @@ export class RestCatalog implements Catalog {
     let response: Response;
     let text: string;
     try {
-      response = await fetch(target, {
-        method,
-        headers,
-        ...(options.body !== undefined ? { body: stringifyJson(options.body) } : {}),
-        signal: AbortSignal.timeout(this.#options.timeoutMs ?? 60_000),
-      });
-      text = await response.text();
+      for (let attempt = 1; ; attempt++) {
+        const bearer = await this.#bearer(attempt > 1);
+        if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
+        response = await fetch(target, {
+          method,
+          headers,
+          ...(options.body !== undefined ? { body: stringifyJson(options.body) } : {}),
+          signal: AbortSignal.timeout(this.#options.timeoutMs ?? 60_000),
+        });
+        text = await response.text();
+        // A token the server no longer takes (expired, restarted with rotated keys): the request was not
+        // served, so it is safe to send again once with a fresh token.
+        const stale = response.status === 401 || response.status === 419;
+        if (!(stale && attempt === 1 && this.#options.credential !== undefined)) break;
+      }
     } catch (error) {
+      if (error instanceof CatalogError) throw error;
       throw new CatalogError(
         options.commit ? "COMMIT_STATE_UNKNOWN" : "SERVICE_FAILED",
         `${method} ${target.pathname} failed: ${(error as Error).message}; is the catalog at ${this.#uri} running?`,
@@ -339,8 +437,14 @@ export class RestCatalog implements Catalog {
       else if (status === 404 && what.startsWith("HEAD") && what.includes("/tables/")) code = "NO_SUCH_TABLE";
       else if (status === 404 && what.startsWith("HEAD")) code = "NO_SUCH_NAMESPACE";
       else if (status === 409) code = commit ? "COMMIT_FAILED" : "ALREADY_EXISTS";
+      else if (status === 401 || status === 419) code = "NOT_AUTHORIZED";
+      else if (status === 403) code = "FORBIDDEN";
       else code = "INVALID_INPUT";
     }
-    return new CatalogError(code, type ? `${message} (${type}, HTTP ${status})` : message);
+    const hint =
+      code === "NOT_AUTHORIZED" && this.#options.credential === undefined && this.#options.token === undefined
+        ? "; give the client a credential (floe commands: --credential ACCESS_KEY_ID:SECRET or FLOE_CREDENTIAL)"
+        : "";
+    return new CatalogError(code, `${type ? `${message} (${type}, HTTP ${status})` : message}${hint}`);
   }
 }

@@ -59,6 +59,59 @@ const catalogDataEnv = {
   "s3.forcePathStyle": "FLOE_S3_FORCE_PATH_STYLE",
 };
 
+/** `ID:SECRET[@PRINCIPAL_ARN]` (FLOE_AUTH_KEYS holds several, comma-separated; --auth-key repeats). */
+export function parseAccessKey(text: string): {
+  accessKeyId: string;
+  secretAccessKey: string;
+  principal?: string;
+} {
+  const at = text.indexOf("@");
+  const pair = at < 0 ? text : text.slice(0, at);
+  const colon = pair.indexOf(":");
+  if (colon <= 0 || colon === pair.length - 1) {
+    throw new CliError(
+      "USAGE",
+      "an access key is written ACCESS_KEY_ID:SECRET_ACCESS_KEY, optionally @arn:aws:iam::ACCOUNT:user/NAME for its principal",
+    );
+  }
+  return {
+    accessKeyId: pair.slice(0, colon),
+    secretAccessKey: pair.slice(colon + 1),
+    ...(at < 0 ? {} : { principal: text.slice(at + 1) }),
+  };
+}
+
+const accessKeySetting = z.strictObject({
+  accessKeyId: z.string().regex(/^[\w+=,.@-]{1,128}$/, "1-128 letters, digits or +=,.@-_"),
+  secretAccessKey: z.string().min(1),
+  /** The IAM-style principal the key acts as; default: the server account's root (the buckets' owner). */
+  principal: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:(root|(user|role)\/[\w+=,.@/-]+)$/,
+      "arn:aws:iam::<account>:user/<name>",
+    )
+    .optional(),
+});
+
+/** Who may call `floe serve`: access keys (SigV4 and OAuth2 client credentials) and/or anonymous callers. */
+export const authSettingsSchema = z
+  .strictObject({
+    anonymous: booleanSetting.default(false),
+    keys: z
+      .preprocess((value) => {
+        const list = typeof value === "string" ? value.split(",").filter((k) => k.trim() !== "") : value;
+        return Array.isArray(list)
+          ? list.map((item) => (typeof item === "string" ? parseAccessKey(item.trim()) : item))
+          : list;
+      }, z.array(accessKeySetting))
+      .default([]),
+    tokenTtlSeconds: z.coerce.number().int().min(60).default(3600),
+  })
+  .prefault({});
+
+export type AuthSettingsInput = z.infer<typeof authSettingsSchema>;
+
 export const serveSettingsSchema = z.strictObject({
   ...catalogDataSettings,
   host: z.string().min(1).default("127.0.0.1"),
@@ -72,6 +125,7 @@ export const serveSettingsSchema = z.strictObject({
   defaultBucket: z.string().min(1).optional(),
   /** Time between automatic maintenance passes; 0 turns automatic maintenance off. */
   maintenanceIntervalMs: z.coerce.number().int().min(0).default(300_000),
+  auth: authSettingsSchema,
 });
 
 export const serveEnv: Record<string, string> = {
@@ -82,6 +136,9 @@ export const serveEnv: Record<string, string> = {
   bodyLimitBytes: "FLOE_BODY_LIMIT_BYTES",
   defaultBucket: "FLOE_DEFAULT_BUCKET",
   maintenanceIntervalMs: "FLOE_MAINTENANCE_INTERVAL_MS",
+  "auth.anonymous": "FLOE_AUTH_ANONYMOUS",
+  "auth.keys": "FLOE_AUTH_KEYS",
+  "auth.tokenTtlSeconds": "FLOE_AUTH_TOKEN_TTL_SECONDS",
 };
 
 export const bucketSettingsSchema = z.strictObject({
@@ -92,7 +149,10 @@ export const bucketSettingsSchema = z.strictObject({
 export const bucketEnv: Record<string, string> = { ...catalogDataEnv, storage: "FLOE_STORAGE" };
 
 export interface SettingSources {
-  /** Parsed flags; undefined means "not given". `config` names the config file. */
+  /**
+   * Parsed flags; undefined means "not given". `config` names the config file. A dotted key
+   * (`auth.anonymous`) sets one nested setting and keeps the file's others.
+   */
   flags: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
 }
@@ -151,7 +211,9 @@ export function loadSettings<S extends z.ZodObject>(
     if (value !== undefined && value !== "") setPath(merged, path, value);
   }
   for (const [key, value] of Object.entries(sources.flags)) {
-    if (value !== undefined && known.has(key)) merged[key] = value;
+    if (value === undefined || !known.has(key.split(".")[0] as string)) continue;
+    if (key.includes(".")) setPath(merged, key, value);
+    else merged[key] = value;
   }
   const parsed = schema.safeParse(merged);
   if (!parsed.success) {

@@ -1,8 +1,9 @@
 /**
  * `floe dump B.NS.T --catalog URL --out PATH [--format parquet|csv|jsonl] [--snapshot-id N | --as-of TS
- * | --ref NAME] [--columns a,b] [--where FILTER] [--max-file-size SIZE] [--overwrite]`: the command line
- * over ../dump/dump.ts. The catalog is opened through an injected `openCatalog(url, bucket)`, so this
- * module does not depend on which catalog client serves `--catalog`.
+ * | --ref NAME] [--columns a,b] [--where FILTER] [--max-file-size SIZE] [--overwrite] [--credential ID:SECRET]`:
+ * the command line over ../dump/dump.ts. The catalog is opened through an injected
+ * `openCatalog(url, bucket, connection)`, so this module does not depend on which catalog client serves
+ * `--catalog`; the connection options every catalog command shares (`--catalog`, `--credential`) live here.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { Catalog, TableIdentifier } from "../catalog/catalog.ts";
@@ -15,9 +16,15 @@ import { FloeError } from "../errors.ts";
 
 export const DEFAULT_CATALOG_URL = "http://127.0.0.1:8181";
 
+/** How a command authenticates to the catalog (`--credential` / FLOE_CREDENTIAL). */
+export interface CatalogConnection {
+  /** OAuth2 client credentials `ID:SECRET` (for floe serve: an access key id and its secret). */
+  credential?: string;
+}
+
 export interface CatalogCommandDeps {
   /** Opens the catalog of one bucket (table bucket / warehouse) at `url`. */
-  openCatalog: (url: string, bucket: string) => Promise<Catalog>;
+  openCatalog: (url: string, bucket: string, connection?: CatalogConnection) => Promise<Catalog>;
   stdout?: NodeJS.WritableStream & { isTTY?: boolean };
   stderr?: NodeJS.WritableStream & { isTTY?: boolean };
 }
@@ -26,7 +33,11 @@ export interface CatalogCommandDeps {
  * The default `openCatalog`: the Iceberg REST catalog at `url` with the bucket as warehouse. A URL with no
  * path is taken as a `floe serve` root, whose REST catalog lives under `/iceberg`.
  */
-export async function openRestCatalog(url: string, bucket: string): Promise<Catalog> {
+export async function openRestCatalog(
+  url: string,
+  bucket: string,
+  connection: CatalogConnection = {},
+): Promise<Catalog> {
   let uri = url;
   try {
     const parsed = new URL(url);
@@ -36,7 +47,34 @@ export async function openRestCatalog(url: string, bucket: string): Promise<Cata
       `--catalog ${JSON.stringify(url)} is not a URL; write e.g. http://127.0.0.1:8181`,
     );
   }
-  return new RestCatalog({ uri, warehouse: bucket });
+  if (connection.credential !== undefined && !/^[^:]+:.+$/.test(connection.credential)) {
+    throw new InvalidArgumentError("--credential must be ACCESS_KEY_ID:SECRET_ACCESS_KEY");
+  }
+  return new RestCatalog({
+    uri,
+    warehouse: bucket,
+    ...(connection.credential ? { credential: connection.credential } : {}),
+  });
+}
+
+/** `--catalog URL` (env FLOE_CATALOG_URL), shared by every catalog command. */
+export function catalogUrlOption(): Option {
+  return new Option("--catalog <url>", "Iceberg REST catalog (a floe serve root)")
+    .env("FLOE_CATALOG_URL")
+    .default(DEFAULT_CATALOG_URL);
+}
+
+/** `--credential ID:SECRET` (env FLOE_CREDENTIAL), shared by every catalog command. */
+export function credentialOption(): Option {
+  return new Option(
+    "--credential <id:secret>",
+    "OAuth2 client credentials for the catalog (floe serve: an access key id and secret); prefer the env var, which stays out of `ps`",
+  ).env("FLOE_CREDENTIAL");
+}
+
+/** The connection settings among a command's parsed options. */
+export function catalogConnectionOf(options: { credential?: string }): CatalogConnection {
+  return options.credential ? { credential: options.credential } : {};
 }
 
 /** Closes what a catalog holds open (a REST catalog's FileIOs), if it has anything to close. */
@@ -89,6 +127,7 @@ function usage<T>(fn: () => T): T {
 
 interface DumpCliOptions {
   catalog: string;
+  credential?: string;
   out: string;
   format?: DumpFormat;
   snapshotId?: bigint;
@@ -112,11 +151,8 @@ export function dumpCommand(deps: CatalogCommandDeps): Command {
         "Write one table (deletes applied) at a snapshot to Parquet, CSV or JSON Lines, locally or on S3",
       )
       .argument("<table>", "<bucket>.<namespace>.<table>", (text) => parseBucketTable(text))
-      .addOption(
-        new Option("--catalog <url>", "Iceberg REST catalog")
-          .env("FLOE_CATALOG_URL")
-          .default(DEFAULT_CATALOG_URL),
-      )
+      .addOption(catalogUrlOption())
+      .addOption(credentialOption())
       .requiredOption("--out <path>", "output file, directory (with --max-file-size) or s3://bucket/key")
       .addOption(
         new Option(
@@ -160,7 +196,7 @@ export function dumpCommand(deps: CatalogCommandDeps): Command {
       .option("--overwrite", "replace an existing output")
       .option("--no-progress", "do not report progress on stderr")
       .action(async (target: { bucket: string; identifier: TableIdentifier }, options: DumpCliOptions) => {
-        const catalog = await deps.openCatalog(options.catalog, target.bucket);
+        const catalog = await deps.openCatalog(options.catalog, target.bucket, catalogConnectionOf(options));
         try {
           const result = await dumpTable(
             { catalog, identifier: target.identifier },

@@ -1,5 +1,5 @@
 /**
- * `floe maintain --catalog URL --bucket B [--table NS.T] [--only TYPES] [--state FILE] [--json]`: one
+ * `floe maintain --catalog URL --bucket B [--credential ID:SECRET] [--table NS.T] [--only TYPES] [--state FILE] [--json]`: one
  * maintenance pass (compaction, snapshot expiry, unreferenced-file removal) over one table or every
  * table of a bucket, through any Iceberg REST catalog. Settings are S3 Tables' defaults; the marks that
  * unreferenced-file removal keeps between passes live in a local state file, so repeated one-shot runs
@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { type Catalog, formatIdentifier, parseIdentifier, type TableIdentifier } from "../catalog/catalog.ts";
 import {
   MAINTENANCE_TYPES,
@@ -18,10 +18,17 @@ import {
   type TableMaintenanceJobStatus,
   type UnreferencedFileState,
 } from "../maintenance/index.ts";
-import { type CatalogCommandDeps, closeCatalog, DEFAULT_CATALOG_URL } from "./dump.ts";
+import {
+  type CatalogCommandDeps,
+  catalogConnectionOf,
+  catalogUrlOption,
+  closeCatalog,
+  credentialOption,
+} from "./dump.ts";
 
 interface MaintainCliOptions {
   catalog: string;
+  credential?: string;
   bucket: string;
   table?: TableIdentifier;
   only?: MaintenanceType[];
@@ -78,12 +85,11 @@ export function maintainCommand(deps: CatalogCommandDeps): Command {
   return new Command("maintain")
     .exitOverride()
     .description("run one maintenance pass: compaction, snapshot expiry, unreferenced-file removal")
-    .option(
-      "--catalog <url>",
-      "Iceberg REST catalog (a floe serve root)",
-      process.env.FLOE_CATALOG_URL ?? DEFAULT_CATALOG_URL,
+    .addOption(catalogUrlOption())
+    .addOption(credentialOption())
+    .addOption(
+      new Option("--bucket <name>", "table bucket (warehouse)").env("FLOE_BUCKET").makeOptionMandatory(),
     )
-    .requiredOption("--bucket <name>", "table bucket (warehouse)", process.env.FLOE_BUCKET)
     .option("--table <ns.table>", "only this table", (text) => parseIdentifier(text))
     .option("--only <types>", `comma-separated subset of ${MAINTENANCE_TYPES.join(", ")}`, parseTypes)
     .option(
@@ -94,7 +100,7 @@ export function maintainCommand(deps: CatalogCommandDeps): Command {
     .action(async (options: MaintainCliOptions) => {
       const statePath = resolve(options.state ?? `.floe/maintenance/${options.bucket}.json`);
       const state = readState(statePath);
-      const catalog = await deps.openCatalog(options.catalog, options.bucket);
+      const catalog = await deps.openCatalog(options.catalog, options.bucket, catalogConnectionOf(options));
       const results: Array<{ table: string; status: TableMaintenanceJobStatus }> = [];
       try {
         const tables = options.table ? [options.table] : await allTables(catalog);

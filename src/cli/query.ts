@@ -1,6 +1,6 @@
 /**
- * `floe query "SQL" --catalog URL --bucket B [--format table|csv|json] [--namespace NS]
- * [--snapshot NS.T=ID]`: the command line over ../dump/query.ts. The catalog is opened through an
+ * `floe query "SQL" --catalog URL --bucket B [--credential ID:SECRET] [--format table|csv|json]
+ * [--namespace NS] [--snapshot NS.T=ID]`: the command line over ../dump/query.ts. The catalog is opened through an
  * injected `openCatalog(url, bucket)` (see ./dump.ts).
  */
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -8,10 +8,17 @@ import type { Namespace } from "../catalog/catalog.ts";
 import type { SnapshotSelection } from "../dump/dump.ts";
 import { type QueryFormat, queryFormats } from "../dump/format.ts";
 import { runQuery } from "../dump/query.ts";
-import { type CatalogCommandDeps, closeCatalog, DEFAULT_CATALOG_URL } from "./dump.ts";
+import {
+  type CatalogCommandDeps,
+  catalogConnectionOf,
+  catalogUrlOption,
+  closeCatalog,
+  credentialOption,
+} from "./dump.ts";
 
 interface QueryCliOptions {
   catalog: string;
+  credential?: string;
   bucket: string;
   format: QueryFormat;
   namespace?: Namespace[];
@@ -36,11 +43,8 @@ export function queryCommand(deps: CatalogCommandDeps): Command {
       .exitOverride()
       .description('Run one read-only SQL SELECT over the bucket\'s tables (views named "namespace"."table")')
       .argument("<sql>", "the SELECT to run")
-      .addOption(
-        new Option("--catalog <url>", "Iceberg REST catalog")
-          .env("FLOE_CATALOG_URL")
-          .default(DEFAULT_CATALOG_URL),
-      )
+      .addOption(catalogUrlOption())
+      .addOption(credentialOption())
       .addOption(
         new Option("--bucket <name>", "table bucket (warehouse)").env("FLOE_BUCKET").makeOptionMandatory(),
       )
@@ -56,7 +60,7 @@ export function queryCommand(deps: CatalogCommandDeps): Command {
         parseSnapshotFlag,
       )
       .action(async (sql: string, options: QueryCliOptions) => {
-        const catalog = await deps.openCatalog(options.catalog, options.bucket);
+        const catalog = await deps.openCatalog(options.catalog, options.bucket, catalogConnectionOf(options));
         try {
           await runQuery(
             catalog,

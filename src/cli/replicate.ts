@@ -1,16 +1,23 @@
 /**
- * `floe replicate --pg URL --catalog URL --bucket B [--namespace NS] [--tables a,b]
+ * `floe replicate --pg URL --catalog URL --bucket B [--credential ID:SECRET] [--namespace NS] [--tables a,b]
  * [--mode upsert|changelog] [--slot S] [--publication P] [--commit-interval-ms N]`: direct mode —
  * capture and sink in one process (src/replicate). Runs until SIGINT/SIGTERM, then finishes the current
  * round, stops capture and exits 0. One line per commit round on stderr.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { startReplication } from "../replicate/run.ts";
-import { type CatalogCommandDeps, closeCatalog, DEFAULT_CATALOG_URL } from "./dump.ts";
+import {
+  type CatalogCommandDeps,
+  catalogConnectionOf,
+  catalogUrlOption,
+  closeCatalog,
+  credentialOption,
+} from "./dump.ts";
 
 interface ReplicateCliOptions {
   pg: string;
   catalog: string;
+  credential?: string;
   bucket: string;
   namespace: string;
   tables?: string[];
@@ -38,11 +45,8 @@ export function replicateCommand(deps: ReplicateCommandDeps): Command {
     .exitOverride()
     .description("Replicate PostgreSQL tables into Iceberg tables in one process (direct mode, no Kafka)")
     .addOption(new Option("--pg <url>", "PostgreSQL connection URL").env("FLOE_PG_URL").makeOptionMandatory())
-    .addOption(
-      new Option("--catalog <url>", "Iceberg REST catalog")
-        .env("FLOE_CATALOG_URL")
-        .default(DEFAULT_CATALOG_URL),
-    )
+    .addOption(catalogUrlOption())
+    .addOption(credentialOption())
     .addOption(
       new Option("--bucket <name>", "table bucket (warehouse)").env("FLOE_BUCKET").makeOptionMandatory(),
     )
@@ -58,7 +62,7 @@ export function replicateCommand(deps: ReplicateCommandDeps): Command {
     .option("--publication <name>", "publication", "floe")
     .option("--commit-interval-ms <n>", "time between commit rounds", positiveInt, 1000)
     .action(async (options: ReplicateCliOptions) => {
-      const catalog = await deps.openCatalog(options.catalog, options.bucket);
+      const catalog = await deps.openCatalog(options.catalog, options.bucket, catalogConnectionOf(options));
       const log = (line: string) => stderr.write(`${new Date().toISOString()} ${line}\n`);
       try {
         const replication = await startReplication({

@@ -1,12 +1,16 @@
 /**
  * `floe serve`: the table-bucket server (Iceberg REST catalog under /iceberg, S3 Tables API at the
- * root, automatic maintenance) over the data directory. Logs are JSON lines on stdout; where it listens goes to stderr. SIGINT / SIGTERM stop
- * accepting, finish requests in flight, and close the catalog database.
+ * root, automatic maintenance) over the data directory. Logs are JSON lines on stdout; where it listens
+ * and how callers authenticate go to stderr. It refuses to start (exit 2) with neither access keys nor
+ * explicitly allowed anonymous access. SIGINT / SIGTERM stop accepting, finish requests in flight, and
+ * close the catalog database.
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import { AuthError } from "../server/auth/errors.ts";
+import { Principals } from "../server/auth/principals.ts";
 import { startServer } from "../server/server.ts";
 import { redactUrl } from "../server/store/postgres-store.ts";
-import { fileIoOptionsOf, loadSettings, serveEnv, serveSettingsSchema } from "./config.ts";
+import { CliError, fileIoOptionsOf, loadSettings, serveEnv, serveSettingsSchema } from "./config.ts";
 
 export interface ServeFlags {
   config?: string;
@@ -18,11 +22,30 @@ export interface ServeFlags {
   bodyLimitBytes?: string;
   defaultBucket?: string;
   maintenanceIntervalMs?: string;
+  allowAnonymous?: boolean;
+  /** `ID:SECRET[@PRINCIPAL_ARN]`, repeatable. */
+  authKey?: string[];
+  tokenTtlSeconds?: string;
 }
 
 export async function serve(flags: ServeFlags, signals: NodeJS.EventEmitter = process): Promise<void> {
-  const settings = loadSettings(serveSettingsSchema, serveEnv, { flags: { ...flags } });
+  const { allowAnonymous, authKey, tokenTtlSeconds, ...rest } = flags;
+  const settings = loadSettings(serveSettingsSchema, serveEnv, {
+    flags: {
+      ...rest,
+      "auth.anonymous": allowAnonymous ? true : undefined,
+      "auth.keys": authKey,
+      "auth.tokenTtlSeconds": tokenTtlSeconds,
+    },
+  });
+  try {
+    new Principals(settings.auth, settings.accountId);
+  } catch (error) {
+    if (error instanceof AuthError) throw new CliError("USAGE", error.message);
+    throw error;
+  }
   const server = await startServer({
+    auth: settings.auth,
     dataDir: settings.dataDir,
     ...(settings.catalogStore ? { catalogStore: settings.catalogStore } : {}),
     host: settings.host,
@@ -38,6 +61,11 @@ export async function serve(flags: ServeFlags, signals: NodeJS.EventEmitter = pr
   const catalog = settings.catalogStore ? `, catalog: ${redactUrl(settings.catalogStore)}` : "";
   console.error(
     `floe serve: listening on ${server.url} (Iceberg REST catalog: ${server.catalogUri}, data: ${server.buckets.dataDir}${catalog})`,
+  );
+  const keys = settings.auth.keys.length;
+  console.error(
+    `floe serve: auth: ${keys} access key${keys === 1 ? "" : "s"} (SigV4, OAuth2 client credentials at ${server.catalogUri}/v1/oauth/tokens)` +
+      `, anonymous access ${settings.auth.anonymous ? "ON: callers without credentials act as the buckets' owner" : "off"}`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -78,6 +106,20 @@ export function registerServe(program: Command): void {
     .option(
       "--maintenance-interval-ms <ms>",
       "time between automatic maintenance passes, 0 = off (env: FLOE_MAINTENANCE_INTERVAL_MS) [default: 300000]",
+    )
+    .addOption(
+      new Option(
+        "--auth-key <id:secret[@principal]>",
+        "an access key callers sign with (SigV4) or use as OAuth2 client credentials; repeatable; prefer FLOE_AUTH_KEYS or the config file, which stay out of `ps` (env: FLOE_AUTH_KEYS, comma-separated)",
+      ).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+    )
+    .option(
+      "--allow-anonymous",
+      "serve requests without credentials, with the buckets' owner's rights (env: FLOE_AUTH_ANONYMOUS) [default: off]",
+    )
+    .option(
+      "--token-ttl-seconds <n>",
+      "lifetime of the bearer tokens /iceberg/v1/oauth/tokens issues (env: FLOE_AUTH_TOKEN_TTL_SECONDS) [default: 3600]",
     )
     .action(async (flags: ServeFlags) => serve(flags));
 }

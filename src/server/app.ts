@@ -1,11 +1,16 @@
 /**
  * The `floe serve` HTTP app: the Iceberg REST catalog under `/iceberg`, the S3 Tables control API at
- * the root (`s3tables/`), `/healthz` and Prometheus `/metrics`. Bodies are parsed and replies written with Floe's lossless JSON (snapshot ids are 63-bit
- * and would be rounded by JSON.parse); every error leaves through `rest/error-model.ts`. The factory
- * does not listen, so tests drive it with `app.inject` or a real port.
+ * the root (`s3tables/`), `/healthz` and Prometheus `/metrics` (both open). Every other route passes the
+ * auth guard (`auth/guard.ts`): SigV4 or a bearer token (or anonymous, only when enabled), then the
+ * resource policies. Bodies are kept as received bytes (SigV4 signs them), parsed with Floe's lossless
+ * JSON (snapshot ids are 63-bit and would be rounded by JSON.parse) or as a form (the OAuth2 token
+ * endpoint), and replies written losslessly; every REST error leaves through `rest/error-model.ts`. The
+ * factory does not listen, so tests drive it with `app.inject` or a real port.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
 import { parseJson, stringifyJson } from "../iceberg/json.ts";
+import { installGuard, keepRawBody } from "./auth/guard.ts";
+import { type AuthSettings, Principals } from "./auth/principals.ts";
 import { ServerMetrics } from "./metrics.ts";
 import type { RestContext } from "./rest/context.ts";
 import { errorBody, errorResponse } from "./rest/error-model.ts";
@@ -24,6 +29,8 @@ export const REST_PREFIX = "/iceberg";
 
 export interface AppOptions {
   buckets: TableBuckets;
+  /** Access keys and/or anonymous access; with neither the app refuses to build (AuthError NOT_CONFIGURED). */
+  auth: AuthSettings;
   /** Fastify's (pino) logger settings; JSON lines on stdout. Off when absent. */
   logger?: FastifyServerOptions["logger"];
   /** Larger request bodies get 413. */
@@ -50,30 +57,46 @@ export async function buildApp(options: AppOptions): Promise<FloeApp> {
     routerOptions: { maxParamLength: 2048 },
   });
   const metrics = new ServerMetrics();
+  const principals = new Principals(options.auth, options.buckets.accountId);
   const context: RestContext = {
     buckets: options.buckets,
     metrics,
+    principals,
     defaultBucket: options.defaultBucket,
     commitAttempts: options.commitAttempts ?? 20,
   };
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
-    const text = typeof body === "string" ? body : body.toString("utf8");
-    if (text.trim() === "") return done(null, undefined);
-    try {
-      done(null, parseJson(text, "the request body"));
-    } catch (error) {
-      done(error as Error, undefined);
-    }
-  });
+  const asBuffer = (body: string | Buffer) => (typeof body === "string" ? Buffer.from(body) : body);
+  app.addContentTypeParser(
+    "application/x-www-form-urlencoded",
+    { parseAs: "buffer" },
+    (request, body, done) =>
+      done(
+        null,
+        keepRawBody(request, asBuffer(body), (text) => Object.fromEntries(new URLSearchParams(text))),
+      ),
+  );
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (request, body, done) =>
+    done(
+      null,
+      keepRawBody(request, asBuffer(body), (text) => parseJson(text, "the request body")),
+    ),
+  );
   app.setReplySerializer((payload) => stringifyJson(payload));
+  installGuard(app, {
+    principals,
+    buckets: options.buckets,
+    metrics,
+    access: { defaultBucket: options.defaultBucket },
+  });
 
   app.setErrorHandler((error, request, reply) => {
     const mapped = errorResponse(error, { duringCommit: request.routeOptions.config?.commit === true });
     if (mapped.internal) request.log.error({ err: error }, "request failed");
     else request.log.info({ status: mapped.status, error: mapped.body.error.message }, "request rejected");
-    return reply.code(mapped.status).send(mapped.body);
+    // The S3 Tables SDK reads the exception name from this header (unmatched routes, auth failures).
+    return reply.code(mapped.status).header("x-amzn-errortype", mapped.body.error.type).send(mapped.body);
   });
   app.setNotFoundHandler((request, reply) =>
     reply

@@ -1,7 +1,7 @@
 /**
  * The server's Prometheus metrics, in a registry per app (tests build many apps in one process):
- * HTTP requests by route and status, their latency, table commits by outcome, metrics reports
- * received from clients, and the process defaults.
+ * HTTP requests by route and status, their latency, table commits by outcome, requests refused by
+ * auth, metrics reports received from clients, and the process defaults.
  */
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
@@ -31,6 +31,12 @@ export class ServerMetrics {
   readonly commitRetries = new Counter({
     name: "floe_commit_retries_total",
     help: "Commits the server re-ran on a newer table head after losing a pointer race",
+    registers: [this.registry],
+  });
+  readonly authRejections = new Counter({
+    name: "floe_auth_rejections_total",
+    help: "Requests refused by authentication (401/419) or authorization (403), by AuthError code",
+    labelNames: ["reason"] as const,
     registers: [this.registry],
   });
   readonly metricsReports = new Counter({

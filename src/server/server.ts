@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import type { FastifyServerOptions } from "fastify";
 import type { FileIoOptions } from "../io/index.ts";
 import { buildApp, type FloeApp, REST_PREFIX } from "./app.ts";
+import type { AuthSettings } from "./auth/principals.ts";
 import { ServerError } from "./errors.ts";
 import { MaintenanceScheduler } from "./maintenance-scheduler.ts";
 import { PostgresServerStore } from "./store/postgres-store.ts";
@@ -23,6 +24,8 @@ export interface ServerSettings {
    */
   catalogStore?: string;
   host: string;
+  /** Access keys (SigV4 and OAuth2 client credentials) and/or anonymous access: one of them is required. */
+  auth: AuthSettings;
   /** 0 picks a free port. */
   port: number;
   region?: string;
@@ -86,6 +89,7 @@ export async function startServer(settings: ServerSettings): Promise<RunningServ
     await buckets.store.ping();
     floe = await buildApp({
       buckets,
+      auth: settings.auth,
       ...(settings.logger !== undefined ? { logger: settings.logger } : {}),
       ...(settings.bodyLimitBytes ? { bodyLimitBytes: settings.bodyLimitBytes } : {}),
       ...(settings.defaultBucket ? { defaultBucket: settings.defaultBucket } : {}),

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { test } from "node:test";
+import { CatalogError } from "../../src/catalog/errors.ts";
 import { openRestCatalog } from "../../src/cli/dump.ts";
 import { maintainCommand } from "../../src/cli/maintain.ts";
 import { FastAppend } from "../../src/iceberg/operations/append.ts";
@@ -18,13 +19,19 @@ import { ordersId, ordersSchema } from "../helpers/tables.ts";
 
 test("floe maintain compacts small files through the REST catalog and keeps its state", async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), "floe-maintain-"));
-  const server = await startServer({ dataDir, host: "127.0.0.1", port: 0, logger: false });
+  const server = await startServer({
+    dataDir,
+    host: "127.0.0.1",
+    port: 0,
+    logger: false,
+    auth: { keys: [{ accessKeyId: "maint", secretAccessKey: "maint-secret" }] },
+  });
   t.after(async () => {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
   await server.buckets.create("lake");
-  const catalog = await openRestCatalog(server.url, "lake");
+  const catalog = await openRestCatalog(server.url, "lake", { credential: "maint:maint-secret" });
   await catalog.createNamespace(["shop"]);
   let table = await catalog.createTable(ordersId, { schema: ordersSchema });
   for (let i = 1; i <= 8; i++) {
@@ -53,9 +60,19 @@ test("floe maintain compacts small files through the REST catalog and keeps its 
   );
   const statePath = join(dataDir, "state.json");
   const command = maintainCommand({ openCatalog: openRestCatalog, stdout });
-  await command.parseAsync(["--catalog", server.url, "--bucket", "lake", "--state", statePath], {
-    from: "user",
-  });
+  // Without credentials the server answers 401 and the command says how to pass them.
+  await assert.rejects(
+    maintainCommand({ openCatalog: openRestCatalog, stdout }).parseAsync(
+      ["--catalog", server.url, "--bucket", "lake", "--state", statePath],
+      { from: "user" },
+    ),
+    (error: unknown) =>
+      error instanceof CatalogError && error.code === "NOT_AUTHORIZED" && /--credential/.test(error.message),
+  );
+  await command.parseAsync(
+    ["--catalog", server.url, "--bucket", "lake", "--state", statePath, "--credential", "maint:maint-secret"],
+    { from: "user" },
+  );
 
   assert.match(
     output.join(""),
@@ -69,7 +86,7 @@ test("floe maintain compacts small files through the REST catalog and keeps its 
 
   await assert.rejects(
     maintainCommand({ openCatalog: openRestCatalog, stdout }).parseAsync(
-      ["--catalog", server.url, "--bucket", "lake", "--only", "coffee"],
+      ["--catalog", server.url, "--bucket", "lake", "--only", "coffee", "--credential", "maint:maint-secret"],
       { from: "user" },
     ),
     /unknown maintenance type 'coffee'/,

@@ -90,6 +90,7 @@ test("floe replicate: snapshot, stream, stop, restart — Iceberg equals Postgre
     port: 0,
     logger: false,
     maintenanceIntervalMs: 0,
+    auth: { anonymous: true },
   });
   defer(t, async () => {
     await server.close();

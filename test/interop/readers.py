@@ -514,6 +514,27 @@ def pyiceberg_write_scenario(args):
 # iceberg extension attached to the catalog.
 
 
+def _rest_catalog_properties(args):
+    """pyiceberg RestCatalog properties: OAuth2 client credentials (`--credential ID:SECRET`, fetched from
+    the spec's token endpoint) or SigV4 signing (`--sigv4 ID:SECRET`, service s3tables), or neither."""
+    properties = {"type": "rest", "uri": args.uri, "warehouse": args.warehouse}
+    if args.credential:
+        properties.update({"credential": args.credential, "oauth2-server-uri": args.uri + "/v1/oauth/tokens"})
+    if args.sigv4:
+        key, secret = args.sigv4.split(":", 1)
+        properties.update(
+            {
+                "rest.sigv4-enabled": "true",
+                "rest.signing-name": "s3tables",
+                "rest.signing-region": "us-east-1",
+                "client.region": "us-east-1",
+                "client.access-key-id": key,
+                "client.secret-access-key": secret,
+            }
+        )
+    return properties
+
+
 def pyiceberg_rest(args):
     """Namespaces, create, append, schema evolution, a staged create (transaction), rename and drop
     through pyiceberg's RestCatalog against `args.uri`; returns what pyiceberg sees at each step."""
@@ -522,7 +543,7 @@ def pyiceberg_rest(args):
     from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
     from pyiceberg.types import DoubleType
 
-    catalog = load_catalog("floe", type="rest", uri=args.uri, warehouse=args.warehouse)
+    catalog = load_catalog("floe", **_rest_catalog_properties(args))
     catalog.create_namespace("interop", {"owner": "pyiceberg"})
     catalog.create_namespace(("interop", "nested"))
     arrow_schema = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("name", pa.string())])
@@ -598,9 +619,26 @@ def duckdb_rest_scan(args):
     folder = os.path.join(os.path.dirname(duckdb_extension_httpfs.__file__), "extensions")
     version = sorted(os.listdir(folder))[-1]
     con.execute(f"LOAD '{os.path.join(folder, version, 'httpfs.duckdb_extension')}'")
-    con.execute(
-        f"ATTACH '{args.warehouse}' AS floe (TYPE iceberg, ENDPOINT '{args.uri}', AUTHORIZATION_TYPE 'none')"
-    )
+    if args.credential:
+        # OAuth2 client credentials at the spec's token endpoint; DuckDB sends the bearer token.
+        client_id, client_secret = args.credential.split(":", 1)
+        con.execute(
+            f"ATTACH '{args.warehouse}' AS floe (TYPE iceberg, ENDPOINT '{args.uri}', AUTHORIZATION_TYPE 'oauth2', "
+            f"CLIENT_ID '{client_id}', CLIENT_SECRET '{client_secret}', OAUTH2_SERVER_URI '{args.uri}/v1/oauth/tokens')"
+        )
+    elif args.sigv4:
+        # SigV4 with an S3 secret: the extension reads the service and region from the endpoint's host name
+        # (s3tables.<region>.…), so the caller passes an endpoint like http://s3tables.us-east-1.localhost:PORT.
+        key, secret = args.sigv4.split(":", 1)
+        con.execute(f"CREATE SECRET floe_sigv4 (TYPE s3, KEY_ID '{key}', SECRET '{secret}', REGION 'us-east-1')")
+        con.execute(
+            f"ATTACH '{args.warehouse}' AS floe (TYPE iceberg, ENDPOINT '{args.uri}', AUTHORIZATION_TYPE 'sigv4', "
+            "SECRET floe_sigv4)"
+        )
+    else:
+        con.execute(
+            f"ATTACH '{args.warehouse}' AS floe (TYPE iceberg, ENDPOINT '{args.uri}', AUTHORIZATION_TYPE 'none')"
+        )
     cursor = con.execute(f"select * from floe.{args.table}")
     names = [d[0] for d in cursor.description]
     rows = [normalise(dict(zip(names, r))) for r in cursor.fetchall()]
@@ -624,6 +662,8 @@ def main():
         r.add_argument("uri")
         r.add_argument("warehouse")
         r.add_argument("--table", default="interop.events")
+        r.add_argument("--credential", help="OAuth2 client credentials ID:SECRET")
+        r.add_argument("--sigv4", help="sign requests with SigV4 using the access key ID:SECRET")
     args = parser.parse_args()
     commands = {"pyiceberg-rest": pyiceberg_rest, "duckdb-rest-scan": duckdb_rest_scan, "pyiceberg-scan": pyiceberg_scan, "duckdb-scan": duckdb_scan, "pyiceberg-write-fixture": pyiceberg_write_fixture,
         "pyiceberg-write-scenario": pyiceberg_write_scenario,

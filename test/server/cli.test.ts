@@ -114,16 +114,86 @@ test("floe bucket create, list and delete work on the data directory", async (t)
 });
 
 test("floe serve: bad settings exit 2", async () => {
-  const bad = await floe("serve", "--port", "99999");
+  const bad = await floe("serve", "--port", "99999", "--allow-anonymous");
   assert.equal(bad.code, exitCodes.usage);
   assert.match(bad.stderr, /port/);
 });
 
-test("floe serve listens, says where, serves the catalog, and stops on SIGTERM with exit 0", async (t) => {
+test("floe serve refuses to start with neither access keys nor --allow-anonymous, and says how to fix it", async (t) => {
+  const dataDir = tempDir(t);
+  const refused = await floe("serve", "--port", "0", "--data-dir", dataDir);
+  assert.equal(refused.code, exitCodes.usage);
+  assert.match(refused.stderr, /no credentials configured and anonymous access is off/);
+  assert.match(refused.stderr, /FLOE_AUTH_KEYS=ID:SECRET/);
+  assert.match(refused.stderr, /--allow-anonymous/);
+  const badKey = await floe("serve", "--port", "0", "--data-dir", dataDir, "--auth-key", "no-secret");
+  assert.equal(badKey.code, exitCodes.usage);
+  assert.match(badKey.stderr, /ACCESS_KEY_ID:SECRET_ACCESS_KEY/);
+  assert.doesNotMatch(badKey.stderr, /no-secret.*no-secret/);
+});
+
+test("auth settings: keys from the file, FLOE_AUTH_KEYS (ID:SECRET[@principal], comma-separated) and --auth-key", async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, "floe.yaml");
+  writeFileSync(
+    file,
+    [
+      "auth:",
+      "  keys:",
+      "    - accessKeyId: FILEKEY",
+      "      secretAccessKey: file-secret",
+      "      principal: arn:aws:iam::444455556666:user/reader",
+      "  tokenTtlSeconds: 600",
+    ].join("\n"),
+  );
+  const fromFile = loadSettings(serveSettingsSchema, serveEnv, { flags: { config: file }, env: {} });
+  assert.deepEqual(fromFile.auth, {
+    anonymous: false,
+    keys: [
+      {
+        accessKeyId: "FILEKEY",
+        secretAccessKey: "file-secret",
+        principal: "arn:aws:iam::444455556666:user/reader",
+      },
+    ],
+    tokenTtlSeconds: 600,
+  });
+  const fromEnv = loadSettings(serveSettingsSchema, serveEnv, {
+    flags: { config: file },
+    env: { FLOE_AUTH_KEYS: "A:s1, B:s:2@arn:aws:iam::444455556666:role/etl", FLOE_AUTH_ANONYMOUS: "true" },
+  });
+  assert.deepEqual(fromEnv.auth, {
+    anonymous: true,
+    keys: [
+      { accessKeyId: "A", secretAccessKey: "s1" },
+      { accessKeyId: "B", secretAccessKey: "s:2", principal: "arn:aws:iam::444455556666:role/etl" },
+    ],
+    tokenTtlSeconds: 600,
+  });
+  const fromFlags = loadSettings(serveSettingsSchema, serveEnv, {
+    flags: { config: file, "auth.keys": ["C:s3"], "auth.anonymous": true },
+    env: {},
+  });
+  assert.deepEqual(fromFlags.auth.keys, [{ accessKeyId: "C", secretAccessKey: "s3" }]);
+  assert.equal(fromFlags.auth.tokenTtlSeconds, 600, "a flag for one auth setting keeps the file's others");
+  assert.equal(fromFlags.auth.anonymous, true);
+  const defaults = loadSettings(serveSettingsSchema, serveEnv, { flags: {}, env: {} });
+  assert.deepEqual(defaults.auth, { anonymous: false, keys: [], tokenTtlSeconds: 3600 });
+  assert.throws(
+    () =>
+      loadSettings(serveSettingsSchema, serveEnv, {
+        flags: {},
+        env: { FLOE_AUTH_KEYS: "A:s1@arn:aws:iam::1:user/x" },
+      }),
+    /principal/,
+  );
+});
+
+test("floe serve listens, says where, serves the catalog to key holders, and stops on SIGTERM with exit 0", async (t) => {
   const dataDir = tempDir(t);
   assert.equal((await floe("bucket", "create", "demo", "--data-dir", dataDir)).code, exitCodes.ok);
   const child = spawn(process.execPath, ["bin/floe.js", "serve", "--port", "0"], {
-    env: { ...process.env, FLOE_DATA_DIR: dataDir, FLOE_LOG_LEVEL: "warn" },
+    env: { ...process.env, FLOE_DATA_DIR: dataDir, FLOE_LOG_LEVEL: "warn", FLOE_AUTH_KEYS: "cli:cli-secret" },
   });
   t.after(() => child.kill("SIGKILL"));
   let stderr = "";
@@ -136,8 +206,25 @@ test("floe serve listens, says where, serves the catalog, and stops on SIGTERM w
     child.on("exit", (code) => reject(new Error(`floe serve exited ${code}: ${stderr}`)));
   });
   assert.match(stderr, /Iceberg REST catalog: http:\/\/127\.0\.0\.1:\d+\/iceberg/);
+  await new Promise<void>((resolve) => {
+    const check = () => (/auth: 1 access key/.test(stderr) ? resolve() : setTimeout(check, 10));
+    check();
+  });
+  assert.match(
+    stderr,
+    /auth: 1 access key \(SigV4, OAuth2 client credentials at .*\/iceberg\/v1\/oauth\/tokens\), anonymous access off/,
+  );
   assert.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: "ok" });
-  const config = (await (await fetch(`${url}/iceberg/v1/config?warehouse=demo`)).json()) as {
+  assert.equal((await fetch(`${url}/iceberg/v1/config?warehouse=demo`)).status, 401);
+  const granted = await fetch(`${url}/iceberg/v1/oauth/tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: "grant_type=client_credentials&client_id=cli&client_secret=cli-secret",
+  });
+  const { access_token: token } = (await granted.json()) as { access_token: string };
+  const config = (await (
+    await fetch(`${url}/iceberg/v1/config?warehouse=demo`, { headers: { authorization: `Bearer ${token}` } })
+  ).json()) as {
     overrides: Record<string, string>;
   };
   assert.deepEqual(config.overrides, { prefix: "demo" });

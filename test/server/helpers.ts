@@ -1,6 +1,6 @@
 /**
- * A `floe serve` app over a fresh data directory for server tests, driven with `app.inject`, plus the
- * request bodies the tests share.
+ * A `floe serve` app over a fresh data directory for server tests, driven with `app.inject` (anonymous
+ * access unless the test passes `auth`), plus the request bodies the tests share.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +17,8 @@ export async function testServer(
 ) {
   const dataDir = mkdtempSync(join(tmpdir(), "floe-server-"));
   const buckets = options.buckets ?? openTableBuckets({ dataDir });
-  const { app, metrics } = await buildApp({ ...options, buckets });
+  // Route tests run as the anonymous owner unless they pass access keys.
+  const { app, metrics } = await buildApp({ auth: { anonymous: true }, ...options, buckets });
   t.after(async () => {
     await app.close();
     buckets.close();

@@ -42,6 +42,7 @@ async function setup(t: { after(fn: () => unknown): void }, maintenanceIntervalM
     port: 0,
     logger: false,
     maintenanceIntervalMs,
+    auth: { keys: [{ accessKeyId: "test", secretAccessKey: "test" }] },
   });
   const client = new S3T.S3TablesClient({
     endpoint: server.url,
@@ -55,7 +56,7 @@ async function setup(t: { after(fn: () => unknown): void }, maintenanceIntervalM
     rmSync(dataDir, { recursive: true, force: true });
   });
   const bucket = await server.buckets.create("lake");
-  const catalog = await openRestCatalog(server.url, "lake");
+  const catalog = await openRestCatalog(server.url, "lake", { credential: "test:test" });
   await catalog.createNamespace(["shop"]);
   return { server, client, bucket, catalog };
 }

@@ -15,6 +15,7 @@ async function s3tablesServer(t: { after(fn: () => unknown): void }) {
     port: 0,
     region: "eu-west-1",
     accountId: "123456789012",
+    auth: { keys: [{ accessKeyId: "test", secretAccessKey: "test" }] },
   });
   const client = new S3T.S3TablesClient({
     endpoint: server.url,
@@ -201,7 +202,7 @@ test("tables: create with a schema, get, list, rename, metadata location CAS, de
   assert.equal(byArn.name, "orders");
 
   // The table is a real Iceberg table, visible through the REST catalog with its schema.
-  const rest = new RestCatalog({ uri: server.catalogUri, warehouse: "lake" });
+  const rest = new RestCatalog({ uri: server.catalogUri, warehouse: "lake", credential: "test:test" });
   const loaded = await rest.loadTable({ namespace: ["sales"], name: "orders" });
   assert.deepEqual(
     loaded.metadata.schemas[0]?.fields.map((f) => [f.name, f.required]),
@@ -527,17 +528,103 @@ test("maintenance configuration and job status, policies, tags", async (t) => {
   );
 });
 
+test("DeleteTable and RenameTable with a versionToken: concurrent requests on one token, exactly one wins", async (t) => {
+  const { server, client } = await s3tablesServer(t);
+  const { arn } = await client.send(new S3T.CreateTableBucketCommand({ name: "race" }));
+  await client.send(new S3T.CreateNamespaceCommand({ tableBucketARN: arn, namespace: ["ns"] }));
+  for (let round = 0; round < 3; round++) {
+    const name = `t${round}`;
+    const created = await client.send(
+      new S3T.CreateTableCommand({ tableBucketARN: arn, namespace: "ns", name, format: "ICEBERG" }),
+    );
+    const ref = { tableBucketARN: arn, namespace: "ns", name };
+    const attempts = Array.from({ length: 6 }, (_, i) =>
+      i % 2
+        ? client.send(new S3T.DeleteTableCommand({ ...ref, versionToken: created.versionToken }))
+        : client.send(
+            new S3T.RenameTableCommand({
+              ...ref,
+              newName: `${name}_r${i}`,
+              versionToken: created.versionToken,
+            }),
+          ),
+    );
+    const settled = await Promise.allSettled(attempts);
+    const won = settled.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
+    assert.equal(won.length, 1, `round ${round}: ${JSON.stringify(settled.map((r) => r.status))}`);
+    for (const result of settled) {
+      if (result.status === "rejected") {
+        assert.ok(
+          ["ConflictException", "NotFoundException"].includes((result.reason as Error).name),
+          String(result.reason),
+        );
+      }
+    }
+    const left =
+      (await client.send(new S3T.ListTablesCommand({ tableBucketARN: arn, namespace: "ns" }))).tables ?? [];
+    const winner = won[0] as number;
+    assert.deepEqual(
+      left.filter((table) => table.tableARN === created.tableARN).map((table) => table.name),
+      winner % 2 ? [] : [`${name}_r${winner}`],
+    );
+  }
+  // A stale token after a commit through the REST catalog: the delete is refused and the table stays.
+  const created = await client.send(
+    new S3T.CreateTableCommand({ tableBucketARN: arn, namespace: "ns", name: "kept", format: "ICEBERG" }),
+  );
+  const rest = new RestCatalog({ uri: server.catalogUri, warehouse: "race", credential: "test:test" });
+  const table = await rest.loadTable({ namespace: ["ns"], name: "kept" });
+  await rest.commitTable({
+    identifier: table.identifier,
+    requirements: [],
+    updates: [{ action: "set-properties", updates: { moved: "on" } }],
+  });
+  await rejects(
+    client.send(
+      new S3T.DeleteTableCommand({
+        tableBucketARN: arn,
+        namespace: "ns",
+        name: "kept",
+        versionToken: created.versionToken,
+      }),
+    ),
+    "ConflictException",
+    409,
+  );
+  assert.ok(await rest.tableExists({ namespace: ["ns"], name: "kept" }));
+});
+
+/** `fetch` with a bearer token of the test key (the raw-wire tests below bypass the SDK's signing). */
+async function bearerFetch(server: { url: string; catalogUri: string }) {
+  const response = await fetch(`${server.catalogUri}/v1/oauth/tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: "grant_type=client_credentials&client_id=test&client_secret=test",
+  });
+  const { access_token: token } = (await response.json()) as { access_token: string };
+  return (url: string, init: RequestInit = {}) =>
+    fetch(url, {
+      ...init,
+      headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` },
+    });
+}
+
 test("unknown routes at the root answer NotFoundException to the SDK; /iceberg and /healthz still work", async (t) => {
   const { server } = await s3tablesServer(t);
-  const response = await fetch(`${server.url}/nope`);
+  const authorized = await bearerFetch(server);
+  const response = await authorized(`${server.url}/nope`);
   assert.equal(response.status, 404);
   assert.equal(response.headers.get("x-amzn-errortype"), "NotFoundException");
+  const anonymous = await fetch(`${server.url}/nope`);
+  assert.equal(anonymous.status, 401, "an unknown route tells an unauthenticated caller nothing");
+  assert.equal(anonymous.headers.get("x-amzn-errortype"), "NotAuthorizedException");
   assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
-  assert.equal((await fetch(`${server.url}/iceberg/v1/config?warehouse=nope`)).status, 404);
+  assert.equal((await authorized(`${server.url}/iceberg/v1/config?warehouse=nope`)).status, 404);
 });
 
 test("error shape on the wire: x-amzn-errortype and {message}; bad JSON is a BadRequestException", async (t) => {
   const { server } = await s3tablesServer(t);
+  const fetch = await bearerFetch(server);
   const missing = await fetch(
     `${server.url}/buckets/${encodeURIComponent("arn:aws:s3tables:eu-west-1:123456789012:bucket/nope")}`,
   );

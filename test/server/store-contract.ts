@@ -167,6 +167,95 @@ export function storeContract(label: string, setup: StoreSetup): void {
     assert.equal(await store.swapTableVersion("b", id, 3, "m3"), false, "another bucket");
   });
 
+  test(`${label}: versioned delete and rename are compare-and-swaps on name, id and version`, async (t) => {
+    const store = (await setup(t)).open();
+    await store.createBucket(bucket("a"));
+    const a = store.catalogStore("a");
+    await a.createNamespace(["ns"], {});
+    await a.createNamespace(["other"], {});
+    await a.createTable({ namespace: ["ns"], name: "t" }, "m0");
+    await a.createTable({ namespace: ["ns"], name: "taken" }, "m0");
+    const read = async (name: string, namespace = ["ns"]) => {
+      const record = await store.getTableRecord("a", namespace, name);
+      assert.ok(record, `${namespace.join(".")}.${name} exists`);
+      return record;
+    };
+    const t0 = await read("t");
+    const arn = `${bucket("a").arn}/table/${t0.tableId}`;
+    await store.updateResourceAttributes(arn, "tag", { k: "v" });
+
+    assert.equal(await store.swapTableVersion("a", t0.tableId, t0.version, "m1"), true);
+    assert.equal(await store.deleteTableAtVersion("a", t0, arn), false, "a commit moved the version on");
+    assert.equal(await store.renameTableAtVersion("a", t0, { namespace: ["ns"], name: "u" }), false);
+    const t1 = await read("t");
+    await assert.rejects(
+      store.renameTableAtVersion("a", t1, { namespace: ["ns"], name: "taken" }),
+      isCode("ALREADY_EXISTS"),
+    );
+    await assert.rejects(
+      store.renameTableAtVersion("a", t1, { namespace: ["missing"], name: "u" }),
+      isCode("NO_SUCH_NAMESPACE"),
+    );
+    assert.equal(await store.renameTableAtVersion("a", t1, { namespace: ["other"], name: "u" }), true);
+    assert.equal(await store.getTableRecord("a", ["ns"], "t"), undefined);
+    const u = await read("u", ["other"]);
+    assert.equal(u.tableId, t1.tableId, "the id survives the rename");
+    assert.equal(await store.deleteTableAtVersion("a", t1, arn), false, "the old name is gone");
+    assert.equal(
+      await store.deleteTableAtVersion("a", { ...u, tableId: "someone-else" }, arn),
+      false,
+      "another table id at the same name and version",
+    );
+    assert.deepEqual(await store.getResourceAttributes(arn, "tag"), { k: "v" });
+    assert.equal(await store.deleteTableAtVersion("a", u, arn), true);
+    assert.equal(await store.getTableRecord("a", ["other"], "u"), undefined);
+    assert.deepEqual(
+      await store.getResourceAttributes(arn, "tag"),
+      {},
+      "its attributes went in the same transaction",
+    );
+  });
+
+  test(`${label}: concurrent versioned deletes, renames and commits through two connections: exactly one wins`, async (t) => {
+    const fixture = await setup(t);
+    const stores = [fixture.open(), fixture.open()] as [ServerStore, ServerStore];
+    await stores[0].createBucket(bucket("a"));
+    await stores[0].catalogStore("a").createNamespace(["ns"], {});
+    for (let round = 0; round < 5; round++) {
+      const name = `t${round}`;
+      await stores[0].catalogStore("a").createTable({ namespace: ["ns"], name }, "m0");
+      const expected = await stores[0].getTableRecord("a", ["ns"], name);
+      assert.ok(expected);
+      const arn = `${bucket("a").arn}/table/${expected.tableId}`;
+      // Eight clients holding the same versionToken race: deletes, renames to distinct names, commits.
+      const outcomes = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => {
+          const store = stores[i % 2] as ServerStore;
+          if (i % 3 === 0) return store.deleteTableAtVersion("a", expected, arn);
+          if (i % 3 === 1)
+            return store.renameTableAtVersion("a", expected, { namespace: ["ns"], name: `${name}-r${i}` });
+          return store.swapTableVersion("a", expected.tableId, expected.version, `m-${i}`);
+        }),
+      );
+      assert.equal(outcomes.filter(Boolean).length, 1, `round ${round}: exactly one of ${outcomes} won`);
+      const left = (await stores[1].listTableRecords("a", { namespace: ["ns"], limit: 100 })).filter(
+        (r) => r.tableId === expected.tableId,
+      );
+      const winner = outcomes.indexOf(true);
+      if (winner % 3 === 0) assert.deepEqual(left, []);
+      else if (winner % 3 === 1)
+        assert.deepEqual(
+          left.map((r) => r.name),
+          [`${name}-r${winner}`],
+        );
+      else
+        assert.deepEqual(
+          left.map((r) => [r.name, r.metadataLocation, r.version]),
+          [[name, `m-${winner}`, 2]],
+        );
+    }
+  });
+
   test(`${label}: concurrent compare-and-swaps through two connections: every success is one version`, async (t) => {
     const fixture = await setup(t);
     const stores = [fixture.open(), fixture.open()];

@@ -25,6 +25,7 @@ import { createTestDatabase, defer } from "../helpers/services.ts";
 import { dataFile, ordersSchema } from "../helpers/tables.ts";
 
 const retry = { minWaitMs: 1, maxWaitMs: 30, retries: 100 };
+const replicaKey = { accessKeyId: "replicas", secretAccessKey: "replicas-secret" };
 
 async function replicas(t: { after(fn: () => unknown): void }) {
   const catalogStore = await createTestDatabase(t, "floe_replicas");
@@ -61,13 +62,27 @@ async function replicas(t: { after(fn: () => unknown): void }) {
   assert.equal((JSON.parse(printed.join("")) as { storage: string }).storage, storage);
   const servers: RunningServer[] = [];
   for (const dataDir of dataDirs) {
-    const server = await startServer({ dataDir, catalogStore, host: "127.0.0.1", port: 0, logger: false });
+    const server = await startServer({
+      dataDir,
+      catalogStore,
+      host: "127.0.0.1",
+      port: 0,
+      logger: false,
+      auth: { keys: [replicaKey] },
+    });
     defer(t, () => server.close());
     servers.push(server);
   }
   const [a, b] = servers as [RunningServer, RunningServer];
   const clients = Array.from({ length: 8 }, (_, i) => {
-    const client = new RestCatalog({ uri: (i % 2 ? b : a).catalogUri, warehouse: "shared" });
+    // Odd clients get their token from replica a and use it at b: replicas with the same keys accept
+    // each other's tokens.
+    const client = new RestCatalog({
+      uri: (i % 2 ? b : a).catalogUri,
+      warehouse: "shared",
+      credential: `${replicaKey.accessKeyId}:${replicaKey.secretAccessKey}`,
+      oauth2ServerUri: `${a.catalogUri}/v1/oauth/tokens`,
+    });
     defer(t, () => client.close());
     return client;
   });
@@ -109,7 +124,11 @@ test("two replicas on one PostgreSQL store: 8 clients, one table and several tab
 
   // Both replicas see the same catalog.
   for (const server of [a, b]) {
-    const catalog = new RestCatalog({ uri: server.catalogUri, warehouse: "shared" });
+    const catalog = new RestCatalog({
+      uri: server.catalogUri,
+      warehouse: "shared",
+      credential: `${replicaKey.accessKeyId}:${replicaKey.secretAccessKey}`,
+    });
     assert.deepEqual(
       (await catalog.listTables(["shop"])).map((id) => id.name),
       ["one", "x", "y", "z"],

@@ -7,6 +7,7 @@
 import { CatalogError } from "../../catalog/errors.ts";
 import type { StoreCatalog } from "../../catalog/store-catalog.ts";
 import { IcebergError } from "../../iceberg/errors.ts";
+import type { Principals } from "../auth/principals.ts";
 import type { ServerMetrics } from "../metrics.ts";
 import type { TableBucketRecord } from "../store/store.ts";
 import type { TableBuckets } from "../table-buckets.ts";
@@ -14,6 +15,8 @@ import type { TableBuckets } from "../table-buckets.ts";
 export interface RestContext {
   buckets: TableBuckets;
   metrics: ServerMetrics;
+  /** The configured access keys: the OAuth2 token endpoint's clients. */
+  principals: Principals;
   /** The bucket `/v1/config` answers for when the client names no warehouse. */
   defaultBucket: string | undefined;
   /** Attempts of one commit request before answering 409 on pointer races (requirement failures answer at once). */

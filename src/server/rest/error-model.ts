@@ -6,6 +6,7 @@
 import { CatalogError, type CatalogErrorCode } from "../../catalog/errors.ts";
 import { IcebergError, type IcebergErrorCode } from "../../iceberg/errors.ts";
 import { IoError, type IoErrorCode } from "../../io/errors.ts";
+import { AuthError, type AuthErrorCode } from "../auth/errors.ts";
 import { ServerError, type ServerErrorCode } from "../errors.ts";
 import type { components } from "./openapi.gen.ts";
 
@@ -25,6 +26,22 @@ const catalogErrors: Record<CatalogErrorCode, Mapping> = {
   COMMIT_STATE_UNKNOWN: { status: 500, type: "CommitStateUnknownException" },
   INVALID_INPUT: { status: 400, type: "BadRequestException" },
   SERVICE_FAILED: { status: 503, type: "ServiceUnavailableException" },
+  NOT_AUTHORIZED: { status: 401, type: "NotAuthorizedException" },
+  FORBIDDEN: { status: 403, type: "ForbiddenException" },
+};
+
+/** 401 for "who are you?", 419 for an expired token (the spec's refresh signal), 403 for "you may not". */
+const authErrors: Record<AuthErrorCode, Mapping> = {
+  MISSING_CREDENTIALS: { status: 401, type: "NotAuthorizedException" },
+  MALFORMED_CREDENTIALS: { status: 401, type: "NotAuthorizedException" },
+  UNKNOWN_ACCESS_KEY: { status: 401, type: "NotAuthorizedException" },
+  SIGNATURE_MISMATCH: { status: 401, type: "NotAuthorizedException" },
+  REQUEST_EXPIRED: { status: 401, type: "NotAuthorizedException" },
+  INVALID_TOKEN: { status: 401, type: "NotAuthorizedException" },
+  TOKEN_EXPIRED: { status: 419, type: "AuthenticationTimeoutException" },
+  INVALID_POLICY: { status: 400, type: "BadRequestException" },
+  ACCESS_DENIED: { status: 403, type: "ForbiddenException" },
+  NOT_CONFIGURED: { status: 500, type: "InternalServerError" },
 };
 
 const icebergErrors: Record<IcebergErrorCode, Mapping> = {
@@ -78,6 +95,7 @@ function mappingOf(error: unknown): Mapping | undefined {
   if (error instanceof IcebergError) return icebergErrors[error.code];
   if (error instanceof IoError) return ioErrors[error.code];
   if (error instanceof ServerError) return serverErrors[error.code];
+  if (error instanceof AuthError) return authErrors[error.code];
   if (typeof error === "object" && error !== null) {
     const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
     if (typeof code === "string" && fastifyErrors[code]) return fastifyErrors[code];

@@ -1,5 +1,9 @@
-/** The Iceberg REST catalog, registered under one prefix (`/iceberg`): config, namespaces, tables, transactions. */
+/**
+ * The Iceberg REST catalog, registered under one prefix (`/iceberg`): the OAuth2 token endpoint, config,
+ * namespaces, tables, transactions.
+ */
 import type { FastifyInstance } from "fastify";
+import { registerOAuthRoutes } from "../auth/oauth.ts";
 import { registerConfigRoutes } from "./config.ts";
 import type { RestContext } from "./context.ts";
 import { registerNamespaceRoutes } from "./namespaces.ts";
@@ -8,6 +12,7 @@ import { registerUnsupportedRoutes } from "./unsupported.ts";
 
 export function restCatalogPlugin(context: RestContext) {
   return async (app: FastifyInstance) => {
+    registerOAuthRoutes(app, context.principals);
     registerConfigRoutes(app, context);
     registerNamespaceRoutes(app, context);
     registerTableRoutes(app, context);

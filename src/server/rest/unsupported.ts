@@ -1,6 +1,6 @@
 /**
  * Routes of the REST spec that Floe does not serve (views, functions, server-side scan planning,
- * remote signing, OAuth2 tokens). They answer UnsupportedOperationException (406) rather than 404 so a
+ * remote signing). They answer UnsupportedOperationException (406) rather than 404 so a
  * client learns the feature is missing, not that an object is; listing views answers the truth: none.
  */
 import type { FastifyInstance } from "fastify";
@@ -9,7 +9,6 @@ import { type RestContext, resolveBucket } from "./context.ts";
 import { namespaceFromPath, type Schemas } from "./request.ts";
 
 const unsupported: ReadonlyArray<[method: "GET" | "POST" | "DELETE" | "HEAD", url: string, what: string]> = [
-  ["POST", "/v1/oauth/tokens", "OAuth2 tokens (the server runs without authentication)"],
   ["POST", "/v1/:prefix/namespaces/:namespace/views", "views"],
   ["GET", "/v1/:prefix/namespaces/:namespace/views/:view", "views"],
   ["POST", "/v1/:prefix/namespaces/:namespace/views/:view", "views"],

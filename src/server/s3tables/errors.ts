@@ -8,11 +8,20 @@ import { FloeError } from "../../errors.ts";
 import { IcebergError, type IcebergErrorCode } from "../../iceberg/errors.ts";
 import { IoError, type IoErrorCode } from "../../io/errors.ts";
 import { MaintenanceError } from "../../maintenance/errors.ts";
+import { AuthError, type AuthErrorCode } from "../auth/errors.ts";
 import { ServerError, type ServerErrorCode } from "../errors.ts";
 
-/** The exceptions of the S3 Tables API model, with their HTTP status. */
+/**
+ * The exceptions of the S3 Tables API model, with their HTTP status, plus the authentication errors
+ * AWS's front door answers for every service (the SDK surfaces them by name as S3TablesServiceException).
+ */
 export const S3_TABLES_EXCEPTIONS = {
   BadRequestException: 400,
+  MissingAuthenticationTokenException: 401,
+  IncompleteSignatureException: 401,
+  UnrecognizedClientException: 403,
+  InvalidSignatureException: 403,
+  ExpiredTokenException: 403,
   AccessDeniedException: 403,
   ForbiddenException: 403,
   NotFoundException: 404,
@@ -44,6 +53,21 @@ const catalogErrors: Record<CatalogErrorCode, S3TablesExceptionName> = {
   COMMIT_STATE_UNKNOWN: "InternalServerErrorException",
   INVALID_INPUT: "BadRequestException",
   SERVICE_FAILED: "InternalServerErrorException",
+  NOT_AUTHORIZED: "AccessDeniedException",
+  FORBIDDEN: "AccessDeniedException",
+};
+
+const authErrors: Record<AuthErrorCode, S3TablesExceptionName> = {
+  MISSING_CREDENTIALS: "MissingAuthenticationTokenException",
+  MALFORMED_CREDENTIALS: "IncompleteSignatureException",
+  UNKNOWN_ACCESS_KEY: "UnrecognizedClientException",
+  SIGNATURE_MISMATCH: "InvalidSignatureException",
+  REQUEST_EXPIRED: "InvalidSignatureException",
+  INVALID_TOKEN: "UnrecognizedClientException",
+  TOKEN_EXPIRED: "ExpiredTokenException",
+  INVALID_POLICY: "BadRequestException",
+  ACCESS_DENIED: "AccessDeniedException",
+  NOT_CONFIGURED: "InternalServerErrorException",
 };
 
 const icebergErrors: Record<IcebergErrorCode, S3TablesExceptionName> = {
@@ -84,6 +108,7 @@ function exceptionOf(error: unknown): S3TablesExceptionName | undefined {
   if (error instanceof IoError) return ioErrors[error.code];
   if (error instanceof ServerError) return serverErrors[error.code];
   if (error instanceof MaintenanceError) return "BadRequestException";
+  if (error instanceof AuthError) return authErrors[error.code];
   if (typeof error === "object" && error !== null) {
     // Fastify's own request errors (bad JSON, body too large, bad URL encoding).
     const { statusCode } = error as { statusCode?: unknown };

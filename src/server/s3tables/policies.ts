@@ -1,9 +1,11 @@
 /**
  * Resource policies: Get/Put/DeleteTableBucketPolicy (/buckets/{arn}/policy) and
  * Get/Put/DeleteTablePolicy (/tables/{arn}/{ns}/{name}/policy). A policy is stored as the JSON text
- * it came as, after checking it is a JSON object; enforcing it is the auth layer's job.
+ * it came as, after checking it is a document `auth/policy.ts` can enforce (no Conditions, a Principal
+ * per statement, ...); `auth/authorize.ts` enforces it on every route.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { parsePolicy } from "../auth/policy.ts";
 import {
   bodyOf,
   bucketOf,
@@ -22,15 +24,7 @@ function policyOf(request: FastifyRequest): string {
   if (Buffer.byteLength(policy) > MAX_POLICY_BYTES) {
     throw new S3TablesError("BAD_REQUEST", `resourcePolicy is larger than ${MAX_POLICY_BYTES} bytes`);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(policy);
-  } catch {
-    throw new S3TablesError("BAD_REQUEST", "resourcePolicy is not valid JSON");
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new S3TablesError("BAD_REQUEST", "resourcePolicy must be a JSON policy document (an object)");
-  }
+  parsePolicy(policy, "resourcePolicy"); // BadRequestException for anything the auth layer could not enforce
   return policy;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The S3 Tables control API at the root of the server, as s3tables.<region>.amazonaws.com serves it
- * (REST-JSON; requests are SigV4-signed by the SDK, signatures are not checked yet). Errors leave
+ * (REST-JSON; requests are SigV4-signed by the SDK and checked, with the resource policies, by
+ * `../auth/guard.ts` before any handler here runs). Errors leave
  * through `errors.ts` with the exception name in `x-amzn-errortype` and `{message}` as the body.
  */
 import type { FastifyInstance } from "fastify";

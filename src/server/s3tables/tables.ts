@@ -1,8 +1,9 @@
 /**
  * Tables: CreateTable and ListTables (PUT/GET /tables/{tableBucketARN}[/{namespace}]), GetTable
- * (GET /get-table), DeleteTable, RenameTable, and Get/UpdateTableMetadataLocation — the last a
- * compare-and-swap on the versionToken, which every pointer change (Iceberg REST commits included)
- * moves on. CreateTable writes a real Iceberg table (an empty schema when no metadata is given).
+ * (GET /get-table), DeleteTable, RenameTable, and Get/UpdateTableMetadataLocation. A versionToken on
+ * DeleteTable, RenameTable or UpdateTableMetadataLocation is a compare-and-swap in the store (the
+ * version every pointer change, Iceberg REST commits included, moves on), never check-then-act.
+ * CreateTable writes a real Iceberg table (an empty schema when no metadata is given).
  */
 import type { FastifyInstance } from "fastify";
 import type { CreateTableOptions } from "../../catalog/catalog.ts";
@@ -74,6 +75,12 @@ export function createOptionsOf(metadata: unknown): CreateTableOptions {
   }
   return options;
 }
+
+const conflictSinceRead = () =>
+  new S3TablesError(
+    "CONFLICT",
+    "the table changed (or was renamed or deleted) since its versionToken was read; read it again and retry",
+  );
 
 function tableSummary(bucket: TableBucketRecord, table: TableRecord, namespaceCreatedAt?: string) {
   return {
@@ -187,9 +194,22 @@ export function registerTableRoutes(app: FastifyInstance, context: S3TablesConte
     const { tableBucketARN, namespace = "", name = "" } = paramsOf(request);
     const bucket = await bucketOf(context, tableBucketARN);
     const table = await tableOf(context, bucket, namespace, name);
-    checkVersionToken(table, queryOf(request).versionToken);
-    await context.buckets.catalog(bucket).dropTable({ namespace: table.namespace, name }, { purge: true });
-    await store.deleteResourceAttributes(tableArnFor(bucket, table));
+    const versionToken = queryOf(request).versionToken;
+    if (versionToken === undefined || versionToken === "") {
+      await context.buckets.catalog(bucket).dropTable({ namespace: table.namespace, name }, { purge: true });
+      await store.deleteResourceAttributes(tableArnFor(bucket, table));
+      return reply.code(204).send();
+    }
+    checkVersionToken(table, versionToken);
+    // The token's version is compared in the same store transaction that deletes the row, so a commit
+    // or another delete between the read above and here makes this one a conflict, never a lost update.
+    if (!(await store.deleteTableAtVersion(bucket.name, table, tableArnFor(bucket, table)))) {
+      throw conflictSinceRead();
+    }
+    const io = context.buckets.io(bucket);
+    const files: string[] = [];
+    for await (const file of io.list(`${warehouseLocationOf(table)}/`)) files.push(file.location);
+    await io.deleteMany(files);
     return reply.code(204).send();
   });
 
@@ -202,10 +222,13 @@ export function registerTableRoutes(app: FastifyInstance, context: S3TablesConte
     validateNamespaceName(newNamespace);
     validateTableName(newName);
     const table = await tableOf(context, bucket, namespace, name);
+    const destination = { namespace: [newNamespace], name: newName };
+    if (body.versionToken === undefined || body.versionToken === null || body.versionToken === "") {
+      await context.buckets.catalog(bucket).renameTable({ namespace: table.namespace, name }, destination);
+      return reply.code(204).send();
+    }
     checkVersionToken(table, body.versionToken);
-    await context.buckets
-      .catalog(bucket)
-      .renameTable({ namespace: table.namespace, name }, { namespace: [newNamespace], name: newName });
+    if (!(await store.renameTableAtVersion(bucket.name, table, destination))) throw conflictSinceRead();
     return reply.code(204).send();
   });
 
@@ -250,10 +273,7 @@ export function registerTableRoutes(app: FastifyInstance, context: S3TablesConte
       );
     }
     if (!(await store.swapTableVersion(bucket.name, table.tableId, table.version, metadataLocation))) {
-      throw new S3TablesError(
-        "CONFLICT",
-        "the table changed since its versionToken was read; read it again and retry",
-      );
+      throw conflictSinceRead();
     }
     const next = await tableOf(context, bucket, namespace, name);
     return {

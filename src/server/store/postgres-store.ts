@@ -126,6 +126,21 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** A constraint failure on a table row as the catalog's code (the name is taken, or its namespace is missing). */
+function tableConstraint(error: unknown, identifier: TableIdentifier): unknown {
+  const code = pgCode(error);
+  if (code === UNIQUE_VIOLATION) {
+    return new CatalogError("ALREADY_EXISTS", `table ${display(identifier)} already exists`);
+  }
+  if (code === FOREIGN_KEY_VIOLATION) {
+    return new CatalogError(
+      "NO_SUCH_NAMESPACE",
+      `namespace ${identifier.namespace.join(".")} does not exist`,
+    );
+  }
+  return error;
+}
+
 export interface PostgresServerStoreOptions {
   /** `postgres://user:password@host:port/database` */
   url: string;
@@ -373,6 +388,48 @@ export class PostgresServerStore implements ServerStore {
     return result.rowCount === 1;
   }
 
+  async deleteTableAtVersion(
+    bucketName: string,
+    expected: Pick<TableRecord, "namespace" | "name" | "tableId" | "version">,
+    resource: string,
+  ): Promise<boolean> {
+    return this.transaction(async (client) => {
+      const deleted = await client.query(
+        `DELETE FROM ${T.tables} WHERE bucket = $1 AND namespace = $2 AND name = $3 AND table_id = $4 AND version = $5`,
+        [bucketName, namespaceKey(expected.namespace), expected.name, expected.tableId, expected.version],
+      );
+      if (deleted.rowCount !== 1) return false;
+      await client.query(`DELETE FROM ${T.attributes} WHERE resource = $1`, [resource]);
+      return true;
+    });
+  }
+
+  async renameTableAtVersion(
+    bucketName: string,
+    expected: Pick<TableRecord, "namespace" | "name" | "tableId" | "version">,
+    to: TableIdentifier,
+  ): Promise<boolean> {
+    try {
+      const result = await this.query(
+        `UPDATE ${T.tables} SET namespace = $1, name = $2, version = version + 1, updated_at = $3 ` +
+          "WHERE bucket = $4 AND namespace = $5 AND name = $6 AND table_id = $7 AND version = $8",
+        [
+          namespaceKey(to.namespace),
+          to.name,
+          new Date().toISOString(),
+          bucketName,
+          namespaceKey(expected.namespace),
+          expected.name,
+          expected.tableId,
+          expected.version,
+        ],
+      );
+      return result.rowCount === 1;
+    } catch (error) {
+      throw tableConstraint(error, to);
+    }
+  }
+
   async getResourceAttributes(
     resource: string,
     kind: ResourceAttributeKind,
@@ -544,7 +601,7 @@ export class PostgresCatalogStore implements CatalogStore {
         ],
       );
     } catch (error) {
-      throw this.#tableConstraint(error, identifier);
+      throw tableConstraint(error, identifier);
     }
   }
 
@@ -552,7 +609,7 @@ export class PostgresCatalogStore implements CatalogStore {
     let changed: number | null;
     try {
       const result = await this.#owner.query(
-        `UPDATE ${T.tables} SET namespace = $1, name = $2, updated_at = $3 WHERE bucket = $4 AND namespace = $5 AND name = $6`,
+        `UPDATE ${T.tables} SET namespace = $1, name = $2, version = version + 1, updated_at = $3 WHERE bucket = $4 AND namespace = $5 AND name = $6`,
         [
           namespaceKey(to.namespace),
           to.name,
@@ -564,7 +621,7 @@ export class PostgresCatalogStore implements CatalogStore {
       );
       changed = result.rowCount;
     } catch (error) {
-      throw this.#tableConstraint(error, to);
+      throw tableConstraint(error, to);
     }
     if (changed === 0) throw new CatalogError("NO_SUCH_TABLE", `table ${display(from)} does not exist`);
   }
@@ -609,19 +666,5 @@ export class PostgresCatalogStore implements CatalogStore {
       if (error === lostRace) return false;
       throw error;
     }
-  }
-
-  #tableConstraint(error: unknown, identifier: TableIdentifier): unknown {
-    const code = pgCode(error);
-    if (code === UNIQUE_VIOLATION) {
-      return new CatalogError("ALREADY_EXISTS", `table ${display(identifier)} already exists`);
-    }
-    if (code === FOREIGN_KEY_VIOLATION) {
-      return new CatalogError(
-        "NO_SUCH_NAMESPACE",
-        `namespace ${identifier.namespace.join(".")} does not exist`,
-      );
-    }
-    return error;
   }
 }

@@ -102,6 +102,21 @@ function sqliteCode(error: unknown): string | undefined {
   return typeof error === "object" && error !== null ? (error as SqliteErrorLike).code : undefined;
 }
 
+/** A constraint failure on a table row as the catalog's code (the name is taken, or its namespace is missing). */
+function tableConstraint(error: unknown, identifier: TableIdentifier): unknown {
+  const code = sqliteCode(error);
+  if (code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+    return new CatalogError("ALREADY_EXISTS", `table ${display(identifier)} already exists`);
+  }
+  if (code === "SQLITE_CONSTRAINT_FOREIGNKEY") {
+    return new CatalogError(
+      "NO_SUCH_NAMESPACE",
+      `namespace ${identifier.namespace.join(".")} does not exist`,
+    );
+  }
+  return error;
+}
+
 export interface SqliteServerStoreOptions {
   /** The database file; its directory is created when missing. `:memory:` for tests. */
   path: string;
@@ -289,6 +304,50 @@ export class SqliteServerStore implements ServerStore {
     return result.changes === 1;
   }
 
+  async deleteTableAtVersion(
+    bucketName: string,
+    expected: Pick<TableRecord, "namespace" | "name" | "tableId" | "version">,
+    resource: string,
+  ): Promise<boolean> {
+    return this.immediate(() => {
+      const result = this.#db
+        .prepare(
+          "DELETE FROM tables WHERE bucket = ? AND namespace = ? AND name = ? AND table_id = ? AND version = ?",
+        )
+        .run(bucketName, namespaceKey(expected.namespace), expected.name, expected.tableId, expected.version);
+      if (result.changes !== 1) return false;
+      this.#db.prepare("DELETE FROM resource_attributes WHERE resource = ?").run(resource);
+      return true;
+    });
+  }
+
+  async renameTableAtVersion(
+    bucketName: string,
+    expected: Pick<TableRecord, "namespace" | "name" | "tableId" | "version">,
+    to: TableIdentifier,
+  ): Promise<boolean> {
+    try {
+      const result = this.#db
+        .prepare(
+          "UPDATE tables SET namespace = ?, name = ?, version = version + 1, updated_at = ? " +
+            "WHERE bucket = ? AND namespace = ? AND name = ? AND table_id = ? AND version = ?",
+        )
+        .run(
+          namespaceKey(to.namespace),
+          to.name,
+          new Date().toISOString(),
+          bucketName,
+          namespaceKey(expected.namespace),
+          expected.name,
+          expected.tableId,
+          expected.version,
+        );
+      return result.changes === 1;
+    } catch (error) {
+      throw tableConstraint(error, to);
+    }
+  }
+
   async getResourceAttributes(
     resource: string,
     kind: ResourceAttributeKind,
@@ -453,7 +512,7 @@ export class SqliteCatalogStore implements CatalogStore {
           now,
         );
     } catch (error) {
-      throw this.#tableConstraint(error, identifier);
+      throw tableConstraint(error, identifier);
     }
   }
 
@@ -461,7 +520,7 @@ export class SqliteCatalogStore implements CatalogStore {
     try {
       const result = this.#db
         .prepare(
-          "UPDATE tables SET namespace = ?, name = ?, updated_at = ? WHERE bucket = ? AND namespace = ? AND name = ?",
+          "UPDATE tables SET namespace = ?, name = ?, version = version + 1, updated_at = ? WHERE bucket = ? AND namespace = ? AND name = ?",
         )
         .run(
           namespaceKey(to.namespace),
@@ -475,7 +534,7 @@ export class SqliteCatalogStore implements CatalogStore {
         throw new CatalogError("NO_SUCH_TABLE", `table ${display(from)} does not exist`);
       }
     } catch (error) {
-      throw this.#tableConstraint(error, to);
+      throw tableConstraint(error, to);
     }
   }
 
@@ -512,19 +571,5 @@ export class SqliteCatalogStore implements CatalogStore {
       if (error === lostRace) return false;
       throw error;
     }
-  }
-
-  #tableConstraint(error: unknown, identifier: TableIdentifier): unknown {
-    const code = sqliteCode(error);
-    if (code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-      return new CatalogError("ALREADY_EXISTS", `table ${display(identifier)} already exists`);
-    }
-    if (code === "SQLITE_CONSTRAINT_FOREIGNKEY") {
-      return new CatalogError(
-        "NO_SUCH_NAMESPACE",
-        `namespace ${identifier.namespace.join(".")} does not exist`,
-      );
-    }
-    return error;
   }
 }

@@ -3,6 +3,7 @@
  * catalog (namespaces and each table's metadata pointer). SQLite is the embedded implementation;
  * a PostgreSQL store implements the same interface for several servers sharing one catalog.
  */
+import type { TableIdentifier } from "../../catalog/catalog.ts";
 import type { CatalogStore } from "../../catalog/catalog-store.ts";
 
 /** A table bucket as S3 Tables names it: a name, its ARN, and where its tables' files live. */
@@ -27,7 +28,10 @@ export interface TableRecord {
   /** Stable across renames; part of the table ARN. */
   tableId: string;
   metadataLocation: string;
-  /** Counts pointer changes (creation is 1); the S3 Tables versionToken is derived from it and the id. */
+  /**
+   * Counts changes of the table's row — pointer swaps and renames (creation is 1); the S3 Tables
+   * versionToken is derived from it and the id, so a token names one state of the table.
+   */
   version: number;
   createdAt: string;
   updatedAt: string;
@@ -87,6 +91,26 @@ export interface ServerStore {
     tableId: string,
     expectedVersion: number,
     next: string,
+  ): Promise<boolean>;
+  /**
+   * Deletes the table only if it is still `expected` (same name, id and version) — the compare-and-swap
+   * behind a DeleteTable that names a versionToken — and, in the same transaction, the attributes of
+   * `resource` (the table's ARN). False, and nothing changed, when the table moved on or is gone.
+   */
+  deleteTableAtVersion(
+    bucketName: string,
+    expected: Pick<TableRecord, "namespace" | "name" | "tableId" | "version">,
+    resource: string,
+  ): Promise<boolean>;
+  /**
+   * Renames the table only if it is still `expected` (same name, id and version), moving its version
+   * on: false, and nothing changed, otherwise. CatalogError ALREADY_EXISTS / NO_SUCH_NAMESPACE for a
+   * bad destination.
+   */
+  renameTableAtVersion(
+    bucketName: string,
+    expected: Pick<TableRecord, "namespace" | "name" | "tableId" | "version">,
+    to: TableIdentifier,
   ): Promise<boolean>;
   /** Attributes of one resource and kind, by key. */
   getResourceAttributes(resource: string, kind: ResourceAttributeKind): Promise<Record<string, string>>;
