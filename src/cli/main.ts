@@ -14,6 +14,7 @@ import { maintainCommand } from "./maintain.ts";
 import { queryCommand } from "./query.ts";
 import { replicateCommand } from "./replicate.ts";
 import { registerServe } from "./serve.ts";
+import { isDifferences, verifyCommand } from "./verify.ts";
 
 export const exitCodes = { ok: 0, failure: 1, usage: 2, differences: 3 } as const;
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   program.addCommand(maintainCommand({ openCatalog: openRestCatalog }));
   program.addCommand(replicateCommand({ openCatalog: openRestCatalog }));
   program.addCommand(captureCommand());
+  program.addCommand(verifyCommand({ openCatalog: openRestCatalog }));
   return program;
 }
 
@@ -50,6 +52,7 @@ export async function run(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? exitCodes.ok : exitCodes.usage;
     }
     console.error(`floe: ${describeError(error)}`);
+    if (isDifferences(error)) return exitCodes.differences;
     return error instanceof CliError && error.code === "USAGE" ? exitCodes.usage : exitCodes.failure;
   }
 }
