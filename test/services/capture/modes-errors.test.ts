@@ -131,7 +131,13 @@ test("snapshot.mode when_needed: snapshots again when the offset is gone or the 
   assert.deepEqual(ops(noOffset.sink), ["r", "r", "r", "r"], "offset gone: snapshot again");
   await noOffset.capture.stop();
 
-  // Slot gone (offset kept): snapshot again from a new slot.
+  // Slot gone (offset kept): snapshot again from a new slot. The walsender lets go of the slot a
+  // moment after capture stops: wait for that before dropping it.
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const { rows } = await sql.query("select active from pg_replication_slots where slot_name = $1", [slot]);
+    if (!rows[0]?.active) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   await sql.query("select pg_drop_replication_slot($1)", [slot]);
   const noSlot = await run(t, config, offsets);
   assert.deepEqual(ops(noSlot.sink), ["r", "r", "r", "r"], "slot missing: snapshot again");
