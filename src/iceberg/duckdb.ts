@@ -3,6 +3,8 @@
  * reading Parquet, plus the quoting helpers every SQL string we build must go through. DuckDB's
  * downloadable extensions are never loaded: Parquet and JSON are built in.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { IcebergType } from "./types.ts";
 
@@ -99,4 +101,31 @@ export function duckDbTypeOf(type: IcebergType): string {
     case "map":
       return `MAP(${duckDbTypeOf(type.key)}, ${duckDbTypeOf(type.value)})`;
   }
+}
+
+/** An on-disk DuckDB in a temporary directory of its own: where bounded-memory structures spill. */
+export interface SpillDatabase {
+  dir: string;
+  instance: DuckDBInstance;
+  connection: DuckDBConnection;
+}
+
+/** Opens a spill database under `parent` (no extensions, 2 threads, 256 MB before DuckDB itself spills). */
+export async function openSpillDatabase(parent: string, prefix: string): Promise<SpillDatabase> {
+  const dir = await mkdtemp(join(parent, prefix));
+  const instance = await DuckDBInstance.create(join(dir, "spill.duckdb"), {
+    autoinstall_known_extensions: "false",
+    autoload_known_extensions: "false",
+    threads: "2",
+    memory_limit: "256MB",
+    preserve_insertion_order: "false",
+  });
+  return { dir, instance, connection: await instance.connect() };
+}
+
+/** Closes a spill database and deletes its directory. */
+export async function closeSpillDatabase(spill: SpillDatabase): Promise<void> {
+  spill.connection.closeSync();
+  spill.instance.closeSync();
+  await rm(spill.dir, { recursive: true, force: true });
 }

@@ -1,16 +1,7 @@
-/**
- * The key → row location index of an upsert table: for every live row, the data file holding it and the
- * row's physical position there — what a position delete names. Bounded memory (DESIGN principle 5):
- * up to `memoryLimitEntries` entries live in a Map; beyond that the oldest half moves to an on-disk
- * DuckDB table in a temp directory, probed with one hash join per batch of keys. The index reflects one
- * table snapshot (`snapshotId`); it is rebuilt from the table (table-keys.ts) when another writer, e.g.
- * compaction, changed the files.
- */
-import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { decimalFromString, decimalToString } from "../iceberg/conversions.ts";
+import { closeSpillDatabase, openSpillDatabase } from "../iceberg/duckdb.ts";
 import type { NestedField } from "../iceberg/types.ts";
 import type { Row } from "./change.ts";
 import { SinkError } from "./errors.ts";
@@ -202,22 +193,13 @@ export class KeyIndex {
     const spill = this.#spill;
     this.#spill = undefined;
     if (spill) {
-      spill.connection.closeSync();
-      spill.instance.closeSync();
-      await rm(spill.dir, { recursive: true, force: true });
+      await closeSpillDatabase(spill);
     }
   }
 
   async #openSpill(): Promise<Spill> {
     if (this.#spill) return this.#spill;
-    const dir = await mkdtemp(join(this.#spillParent, "floe-key-index-"));
-    const instance = await DuckDBInstance.create(join(dir, "index.duckdb"), {
-      autoinstall_known_extensions: "false",
-      autoload_known_extensions: "false",
-      threads: "2",
-      memory_limit: "256MB",
-    });
-    const connection = await instance.connect();
+    const { dir, instance, connection } = await openSpillDatabase(this.#spillParent, "floe-key-index-");
     await connection.run("CREATE TABLE spilled (key VARCHAR, file_path VARCHAR, pos BIGINT)");
     await connection.run("CREATE TEMP TABLE probe (key VARCHAR)");
     this.#spill = { dir, instance, connection, count: 0 };

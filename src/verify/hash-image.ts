@@ -1,19 +1,6 @@
-/**
- * The PostgreSQL side of a comparison, reduced to row hashes — key → row hash for a table with a primary
- * key, a multiset of row hashes for one without — and its comparison with the Iceberg rows.
- *
- * Memory is bounded (DESIGN principle 5): up to `memoryLimitEntries` entries (default 500 000, about
- * 100 MB of JS strings) live in a Map; beyond that the whole image moves to an on-disk DuckDB database
- * in a temp directory (256 MB memory limit, spilling further to disk), and the comparison becomes one
- * SQL join there. Iceberg rows are never held: in memory mode each one is matched against the Map as it
- * is read (the Map's values become match states, so no second structure grows); in spill mode they are
- * appended to a DuckDB table. Both modes give the same counts and the same first differences (the
- * smallest keys, in string order of the key encoding).
- */
-import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import type { DuckDBAppender, DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { closeSpillDatabase, openSpillDatabase } from "../iceberg/duckdb.ts";
 import { VerifyError } from "./errors.ts";
 import { addToDigest, formatDigest } from "./row-hash.ts";
 
@@ -191,9 +178,7 @@ export class HashImage {
     const spill = this.#spill;
     this.#spill = undefined;
     if (spill) {
-      spill.connection.closeSync();
-      spill.instance.closeSync();
-      await rm(spill.dir, { recursive: true, force: true });
+      await closeSpillDatabase(spill);
     }
   }
 
@@ -289,15 +274,7 @@ export class HashImage {
   // ---- disk --------------------------------------------------------------------------------------------
 
   async #moveToDisk(): Promise<void> {
-    const dir = await mkdtemp(join(this.#spillParent, "floe-verify-"));
-    const instance = await DuckDBInstance.create(join(dir, "image.duckdb"), {
-      autoinstall_known_extensions: "false",
-      autoload_known_extensions: "false",
-      threads: "2",
-      memory_limit: "256MB",
-      preserve_insertion_order: "false",
-    });
-    const connection = await instance.connect();
+    const { dir, instance, connection } = await openSpillDatabase(this.#spillParent, "floe-verify-");
     // Keyless images hold one row per occurrence, with the hash as key.
     await connection.run("CREATE TABLE image (key VARCHAR NOT NULL, hash VARCHAR NOT NULL)");
     await connection.run("CREATE TABLE lake (key VARCHAR NOT NULL, hash VARCHAR NOT NULL)");
