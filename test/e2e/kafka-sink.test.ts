@@ -21,6 +21,7 @@ import type { Catalog } from "../../src/catalog/catalog.ts";
 import { readTable } from "../../src/iceberg/reader.ts";
 import { createDebeziumDecoder } from "../../src/sink/kafka/decode.ts";
 import { type KafkaSink, startKafkaSink } from "../../src/sink/kafka/sink.ts";
+import { normaliseRows, type Row } from "../helpers/rows.ts";
 import {
   createTestDatabase,
   defer,
@@ -30,22 +31,10 @@ import {
 } from "../helpers/services.ts";
 import { localWarehouse } from "../helpers/tables.ts";
 
-type Row = Record<string, unknown>;
-
 const TABLES = {
   customers: "select id::text as id, name, balance::text as balance from customers",
   orders: "select id::text as id, customer_id::text as customer_id, total::text as total, note from orders",
 } as const;
-
-function normalise(rows: Row[]): Row[] {
-  return rows
-    .map((row) =>
-      Object.fromEntries(
-        Object.entries(row).map(([k, v]) => [k, v === null || v === undefined ? null : String(v)]),
-      ),
-    )
-    .sort((a, b) => Number(a.id) - Number(b.id));
-}
 
 /** Capture's downstream for this test: every change event to its table topic, acknowledged in order. */
 class TopicSink implements ChangeSink {
@@ -70,7 +59,7 @@ class TopicSink implements ChangeSink {
 async function icebergRows(catalog: Catalog, table: string): Promise<Row[] | undefined> {
   const identifier = { namespace: ["shop"], name: table };
   if (!(await catalog.tableExists(identifier))) return undefined;
-  return normalise(await readTable(await catalog.loadTable(identifier)));
+  return normaliseRows(await readTable(await catalog.loadTable(identifier)));
 }
 
 async function waitForEquality(sql: pg.Client, catalog: Catalog, timeoutMs = 90_000): Promise<void> {
@@ -78,7 +67,7 @@ async function waitForEquality(sql: pg.Client, catalog: Catalog, timeoutMs = 90_
   for (;;) {
     let mismatch = "";
     for (const [table, query] of Object.entries(TABLES)) {
-      const expected = normalise((await sql.query(query)).rows as Row[]);
+      const expected = normaliseRows((await sql.query(query)).rows as Row[]);
       try {
         assert.deepEqual(await icebergRows(catalog, table), expected, table);
       } catch (error) {

@@ -15,9 +15,8 @@ import { replicateCommand } from "../../src/cli/replicate.ts";
 import { readTable } from "../../src/iceberg/reader.ts";
 import { startServer } from "../../src/server/server.ts";
 import { runReader } from "../helpers/python.ts";
+import { normaliseRows, type Row } from "../helpers/rows.ts";
 import { createTestDatabase, defer, uniqueName } from "../helpers/services.ts";
-
-type Row = Record<string, unknown>;
 
 const TABLES = {
   accounts: `select id::text as id, balance::text as balance,
@@ -28,25 +27,14 @@ const TABLES = {
              from events`,
 } as const;
 
-/** Every value as text (or null), rows sorted by id: both sides in one representation. */
-function normalise(rows: Row[]): Row[] {
-  return rows
-    .map((row) =>
-      Object.fromEntries(
-        Object.entries(row).map(([k, v]) => [k, v === null || v === undefined ? null : String(v)]),
-      ),
-    )
-    .sort((a, b) => Number(a.id) - Number(b.id));
-}
-
 async function postgresRows(sql: pg.Client, table: keyof typeof TABLES): Promise<Row[]> {
-  return normalise((await sql.query(TABLES[table])).rows as Row[]);
+  return normaliseRows((await sql.query(TABLES[table])).rows as Row[]);
 }
 
 async function icebergRows(catalog: Catalog, table: string): Promise<Row[] | undefined> {
   const identifier = { namespace: ["shop"], name: table };
   if (!(await catalog.tableExists(identifier))) return undefined;
-  return normalise(await readTable(await catalog.loadTable(identifier)));
+  return normaliseRows(await readTable(await catalog.loadTable(identifier)));
 }
 
 /** Polls until every table in Iceberg equals its PostgreSQL source. */
@@ -212,7 +200,7 @@ test("floe replicate: snapshot, stream, stop, restart — Iceberg equals Postgre
   const accounts = await catalog.loadTable({ namespace: ["shop"], name: "accounts" });
   const scanned = runReader<Row[]>("pyiceberg-scan", accounts.metadataLocation);
   assert.deepEqual(
-    normalise(scanned).map((row) => [row.id, row.balance, row.name, row.big?.toString().length ?? null]),
+    normaliseRows(scanned).map((row) => [row.id, row.balance, row.name, row.big?.toString().length ?? null]),
     (await postgresRows(sql, "accounts")).map((row) => [
       row.id,
       row.balance,
