@@ -2,10 +2,11 @@
 // primary key) on a real broker → `floe sink` (consumer group + control topic + elected coordinator)
 // → Iceberg. A workload of inserts, updates, deletes, primary-key changes and multi-table transactions
 // runs while the sink is stopped and restarted; the tables must end equal to PostgreSQL row for row
-// (nothing lost, nothing duplicated). Scaling between several workers is not covered yet (see
-// src/sink/kafka/map.md).
+// (nothing lost, nothing duplicated). A second test scales the sink 1 → 3 → 1 workers (twice) while
+// the workload runs: every rebalance moves partitions between workers, each re-reads from the offsets
+// published with its files, and the tables still end equal to PostgreSQL.
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { Admin, Producer } from "@platformatic/kafka";
 import pg from "pg";
 import {
@@ -81,9 +82,8 @@ async function waitForEquality(sql: pg.Client, catalog: Catalog, timeoutMs = 90_
   }
 }
 
-test("floe sink: mixed workload, sink stopped and restarted mid-stream; every table equals PostgreSQL", {
-  timeout: 300_000,
-}, async (t) => {
+/** PostgreSQL (own database) → capture → per-table topics with 3 partitions; sinks started on demand. */
+async function pipeline(t: TestContext) {
   const brokers = await requireKafkaBrokers();
   const prefix = topicPrefix().replace(/[-.]+$/, "");
   const { catalog } = localWarehouse(t);
@@ -175,6 +175,13 @@ test("floe sink: mixed workload, sink stopped and restarted mid-stream; every ta
     }
   };
 
+  return { sql, catalog, sinkId, logs, sinks, start, workload };
+}
+
+test("floe sink: mixed workload, sink stopped and restarted mid-stream; every table equals PostgreSQL", {
+  timeout: 300_000,
+}, async (t) => {
+  const { sql, catalog, sinkId, logs, sinks, start, workload } = await pipeline(t);
   const first = await start("w1");
   await workload(30);
   await waitForEquality(sql, catalog);
@@ -202,4 +209,38 @@ test("floe sink: mixed workload, sink stopped and restarted mid-stream; every ta
   assert.ok(
     sinkSnapshots.every((s) => s.summary["floe.sink.epoch"] && s.summary["floe.sink.control-offset"]),
   );
+});
+
+test("floe sink: scaling 1 → 3 → 1 workers twice under a running workload; tables equal PostgreSQL", {
+  timeout: 400_000,
+}, async (t) => {
+  const { sql, catalog, logs, sinks, start, workload } = await pipeline(t);
+  const debug = () =>
+    `${logs.slice(-80).join("\n")}\n${sinks.map((s) => JSON.stringify(s.worker.debugState())).join("\n")}`;
+  const settle = async (what: string) =>
+    waitForEquality(sql, catalog, 120_000).catch((error: unknown) => {
+      throw new Error(`${what}: ${(error as Error).message}\n${debug()}`);
+    });
+  const w1 = await start("w1");
+  await workload(15);
+  await settle("one worker");
+  for (let cycle = 0; cycle < 2; cycle++) {
+    // Scale out while changes keep coming: two joins, each a rebalance that moves partitions.
+    const running = workload(40);
+    const extra = [await start(`w${2 + 2 * cycle}`), await start(`w${3 + 2 * cycle}`)];
+    await running;
+    await settle(`cycle ${cycle}: three workers`);
+    const spread = extra.filter((sink) => sink.worker.stats.published > 0).length;
+    assert.ok(spread >= 1, `the new workers took no partitions\n${debug()}`);
+    // Scale back in while changes keep coming: their partitions return to w1.
+    const more = workload(40);
+    for (const sink of extra) {
+      await sink.close();
+      sinks.splice(sinks.indexOf(sink), 1);
+    }
+    await more;
+    await workload(5);
+    await settle(`cycle ${cycle}: back to one worker`);
+  }
+  assert.ok(w1.worker.stats.resets >= 4, `w1 rebalanced ${w1.worker.stats.resets} times`);
 });

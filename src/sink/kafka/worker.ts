@@ -7,14 +7,17 @@
  * more changes (its key index must see its own rows before it deletes them again).
  *
  * Rebalances: a source partition's keys belong to one worker at a time, so writers share tables
- * (`sharedWithSink`). When the group rebalances, everything not yet published is dropped and read
- * again from the committed offsets: the consumer rewinds every assigned partition to its committed
- * offset, and records still buffered from before the rebalance are filtered out per partition (records
- * after the last one delivered are dropped until the rewound ones arrive; then offsets must increase).
+ * (`sharedWithSink`). Every group join drops what is not yet published and re-reads from the committed
+ * offsets, which the worker reads itself (require_stable, so a transaction still committing another
+ * worker's offsets is waited for, as Kafka's Java consumer does under read_committed). It then opens a
+ * fresh stream positioned explicitly at those offsets and closes the old one; records from a stream
+ * opened before the latest join are ignored. (Rewinding the old stream instead raced with its in-flight
+ * fetches, which moved the position past the rewind: the worker then waited for records that never came.)
  * Every assigned partition gets a committed offset when first assigned, so a rewind always has a target.
  */
 import { randomUUID } from "node:crypto";
 import {
+  Admin,
   Consumer,
   FetchIsolationLevels,
   ListOffsetTimestamps,
@@ -120,15 +123,20 @@ export class Worker {
   readonly #consumer: Consumer;
   readonly #control: Consumer<string, string, string, string>;
   readonly #producer: Producer;
+  readonly #admin: Admin;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   #controlStream: MessagesStream<string, string, string, string> | undefined;
   readonly #routes = new Map<string, Route>();
   #lock: Promise<unknown> = Promise.resolve();
-  #resetPending = true;
-  /** Per `topic/partition`: last offset the stream delivered, last accepted, resync ceiling. */
-  readonly #delivered = new Map<string, bigint>();
+  /** Group joins seen (plus refused publications, which also force a re-read). */
+  #joins = 0;
+  /** The join count the unpublished state was last reset for, and the current stream was opened for. */
+  #stateJoins = -1;
+  #streamJoins = -1;
+  #started = false;
+  /** Per `topic/partition`: the last offset accepted, and where the stream of the last reset started. */
   readonly #accepted = new Map<string, bigint>();
-  readonly #resyncAbove = new Map<string, bigint>();
+  readonly #startOffsets = new Map<string, bigint>();
   /** Last accepted message per partition since the last publication (its offset goes in the transaction). */
   readonly #lastMessage = new Map<string, Message>();
   #deadLetters: { record: SourceRecord; error: unknown }[] = [];
@@ -166,6 +174,7 @@ export class Worker {
       deserializers: stringDeserializers,
       maxWaitTime: 100,
     });
+    this.#admin = new Admin({ clientId: `${clientId}-admin`, bootstrapBrokers: options.brokers });
     this.#producer = new Producer({
       clientId: `${clientId}-producer`,
       bootstrapBrokers: options.brokers,
@@ -183,9 +192,11 @@ export class Worker {
     return {
       stats: this.stats,
       waiting: [...this.#commitWaiters.keys()],
-      delivered: Object.fromEntries([...this.#delivered].map(([k, v]) => [k, String(v)])),
+      joins: this.#joins,
+      stateJoins: this.#stateJoins,
+      streamJoins: this.#streamJoins,
       accepted: Object.fromEntries([...this.#accepted].map(([k, v]) => [k, String(v)])),
-      resyncAbove: Object.fromEntries([...this.#resyncAbove].map(([k, v]) => [k, String(v)])),
+      startOffsets: Object.fromEntries([...this.#startOffsets].map(([k, v]) => [k, String(v)])),
       assignments: this.#consumer.assignments,
     };
   }
@@ -200,17 +211,58 @@ export class Worker {
       this.#onControl(message),
     );
     this.#controlStream.on("error", (error: unknown) => this.#fail(error));
-    this.#consumer.on("consumer:group:join", () => {
-      this.#resetPending = true;
-    });
-    this.#stream = await this.#consumer.consume({
+    this.#consumer.on("consumer:group:join", () => this.#requestReset());
+    // The first consume joins the group; its stream is replaced at once by one positioned explicitly.
+    const first = await this.#consumer.consume({
       topics: this.#options.topics,
       mode: MessagesStreamModes.COMMITTED,
       fallbackMode: MessagesStreamFallbackModes.EARLIEST,
       autocommit: false,
     });
-    this.#stream.on("error", (error: unknown) => this.#fail(error));
-    this.#consuming = this.#consume(this.#stream);
+    first.on("error", (error: unknown) => this.#fail(error));
+    this.#stream = first;
+    this.#started = true;
+    await this.#exclusive(() => this.#reopen());
+    this.#consuming = this.#consume();
+  }
+
+  /** A join (or a publication refused by a rebalance): re-read from the committed offsets. */
+  #requestReset(): void {
+    this.#joins++;
+    if (!this.#started || this.#closed) return;
+    this.#exclusive(() => this.#reopen()).catch((error: unknown) => this.#fail(error));
+  }
+
+  /**
+   * Resets the unpublished state for the latest join and replaces the stream with one that starts at
+   * the committed offsets. The old stream is closed without waiting: its remaining records are dropped
+   * by the consume loop, which may be waiting on this lock.
+   */
+  async #reopen(): Promise<void> {
+    const tag = this.#joins;
+    if (this.#closed || this.#streamJoins === tag) return;
+    await this.#resetIfPending();
+    if (this.#joins !== tag || this.#closed) return; // a newer join; its own reopen follows
+    const offsets = [...this.#startOffsets].map(([tp, offset]) => {
+      const slash = tp.lastIndexOf("/");
+      return { topic: tp.slice(0, slash), partition: Number(tp.slice(slash + 1)), offset };
+    });
+    const next = await this.#consumer.consume({
+      topics: this.#options.topics,
+      mode: MessagesStreamModes.MANUAL,
+      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+      offsets,
+      autocommit: false,
+    });
+    next.on("error", (error: unknown) => this.#fail(error));
+    const old = this.#stream;
+    this.#stream = next;
+    this.#streamJoins = tag;
+    if (old) {
+      old.removeAllListeners("error");
+      old.on("error", () => {});
+      old.close().catch(() => {});
+    }
   }
 
   #fail(error: unknown): void {
@@ -229,11 +281,24 @@ export class Worker {
     return run;
   }
 
-  async #consume(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): Promise<void> {
+  /** Reads the current stream; when a reopen replaced it, goes on with its successor. */
+  async #consume(): Promise<void> {
     try {
-      for await (const message of stream) {
-        if (this.#closed) break;
-        await this.#exclusive(() => this.#handle(message));
+      while (!this.#closed) {
+        const stream = this.#stream;
+        const tag = this.#streamJoins;
+        if (!stream) return;
+        for await (const message of stream) {
+          if (this.#closed) break;
+          if (tag !== this.#joins) continue; // opened before the latest join; its successor follows
+          await this.#exclusive(() => this.#handle(message, tag));
+        }
+        if (!this.#closed && this.#stream === stream) {
+          throw new SinkError(
+            "KAFKA_FAILED",
+            `worker ${this.id}: the source topic stream ended unexpectedly`,
+          );
+        }
       }
     } catch (error) {
       this.#fail(error);
@@ -259,17 +324,12 @@ export class Worker {
     }
   }
 
-  async #handle(message: Message): Promise<void> {
-    await this.#resetIfPending();
+  async #handle(message: Message, tag: number): Promise<void> {
+    // A join (or a refused publication) came while this record waited for the lock: the stream it
+    // came from is being replaced and the state was (or will be) reset.
+    if (tag !== this.#joins || tag !== this.#stateJoins) return;
     const tp = `${message.topic}/${message.partition}`;
     const offset = message.offset;
-    const delivered = this.#delivered.get(tp);
-    this.#delivered.set(tp, delivered === undefined || offset > delivered ? offset : delivered);
-    const ceiling = this.#resyncAbove.get(tp);
-    if (ceiling !== undefined) {
-      if (offset > ceiling) return; // buffered before the rebalance; the rewound copy follows
-      this.#resyncAbove.delete(tp);
-    }
     const accepted = this.#accepted.get(tp);
     if (accepted !== undefined && offset <= accepted) return; // already taken
     this.#accepted.set(tp, offset);
@@ -373,10 +433,10 @@ export class Worker {
     return route;
   }
 
-  /** After a rebalance: drop what is unpublished and set up the per-partition filters (module comment). */
+  /** After a join: drop what is unpublished and read where every assigned partition starts again. */
   async #resetIfPending(): Promise<void> {
-    if (!this.#resetPending) return;
-    this.#resetPending = false;
+    const joins = this.#joins;
+    if (this.#stateJoins === joins) return;
     this.stats.resets++;
     for (const route of this.#routes.values()) {
       await route.writer.discardRound();
@@ -387,45 +447,74 @@ export class Worker {
     this.#lastMessage.clear();
     this.#deadLetters = [];
     this.#accepted.clear();
-    this.#resyncAbove.clear();
+    this.#startOffsets.clear();
     const assignments = this.#consumer.assignments ?? [];
-    if (assignments.length === 0) return;
-    const committed = await this.#consumer.listCommittedOffsets({ topics: assignments });
-    const missing: { topic: string; partition: number }[] = [];
-    for (const assignment of assignments) {
-      const offsets = committed.get(assignment.topic) ?? [];
-      for (const partition of assignment.partitions) {
-        const tp = `${assignment.topic}/${partition}`;
-        const offset = offsets[partition] ?? -1n;
-        if (offset < 0n) {
-          missing.push({ topic: assignment.topic, partition });
-          continue;
+    if (assignments.length > 0) {
+      const committed = await this.#committedOffsets(assignments);
+      const missing = assignments.flatMap((a) =>
+        a.partitions.filter((p) => committed.get(`${a.topic}/${p}`) === undefined).map(() => a.topic),
+      );
+      // Never committed: start at the log start (nothing from it was ever published).
+      const earliest =
+        missing.length > 0
+          ? await this.#consumer.listOffsets({
+              topics: [...new Set(missing)],
+              timestamp: ListOffsetTimestamps.EARLIEST,
+            })
+          : new Map<string, bigint[]>();
+      for (const assignment of assignments) {
+        for (const partition of assignment.partitions) {
+          const tp = `${assignment.topic}/${partition}`;
+          const offset = committed.get(tp) ?? earliest.get(assignment.topic)?.[partition] ?? 0n;
+          this.#accepted.set(tp, offset - 1n);
+          this.#startOffsets.set(tp, offset);
         }
-        this.#accepted.set(tp, offset - 1n);
-        const delivered = this.#delivered.get(tp);
-        if (delivered !== undefined && delivered >= offset) this.#resyncAbove.set(tp, delivered);
       }
     }
-    if (missing.length > 0) {
-      // First assignment ever: pin the start (log start) as committed, so a later rewind has a target.
-      const earliest = await this.#consumer.listOffsets({
-        topics: [...new Set(missing.map((m) => m.topic))],
-        timestamp: ListOffsetTimestamps.EARLIEST,
-      });
-      await this.#consumer.commit({
-        offsets: missing.map((m) => ({
-          topic: m.topic,
-          partition: m.partition,
-          offset: earliest.get(m.topic)?.[m.partition] ?? 0n,
-          leaderEpoch: -1,
-        })),
-      });
-      for (const m of missing) {
-        const tp = `${m.topic}/${m.partition}`;
-        const start = earliest.get(m.topic)?.[m.partition] ?? 0n;
-        this.#accepted.set(tp, start - 1n);
-        const delivered = this.#delivered.get(tp);
-        if (delivered !== undefined && delivered >= start) this.#resyncAbove.set(tp, delivered);
+    this.#stateJoins = joins;
+  }
+
+  /**
+   * The group's committed offsets of these partitions, read with require_stable: while another
+   * worker's transaction that commits offsets for them is still completing, the broker answers
+   * UNSTABLE_OFFSET_COMMIT and we ask again, so a moved partition never restarts before records
+   * whose files are already published.
+   */
+  async #committedOffsets(
+    assignments: { topic: string; partitions: number[] }[],
+  ): Promise<Map<string, bigint>> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      try {
+        const groups = await this.#admin.listConsumerGroupOffsets({
+          groups: [
+            {
+              groupId: this.#options.sinkId,
+              topics: assignments.map((a) => ({ name: a.topic, partitionIndexes: a.partitions })),
+            },
+          ],
+          requireStable: true,
+        });
+        const offsets = new Map<string, bigint>();
+        for (const group of groups) {
+          for (const topic of group.topics) {
+            for (const p of topic.partitions) {
+              if (p.committedOffset >= 0n)
+                offsets.set(`${topic.name}/${p.partitionIndex}`, p.committedOffset);
+            }
+          }
+        }
+        return offsets;
+      } catch (error) {
+        const text = `${(error as Error)?.message ?? ""} ${JSON.stringify((error as { errors?: unknown })?.errors ?? "")}`;
+        if (!/UNSTABLE_OFFSET_COMMIT/i.test(text) || Date.now() > deadline || this.#closed) {
+          throw new SinkError(
+            "KAFKA_FAILED",
+            `worker ${this.id}: reading the committed offsets of group ${this.#options.sinkId} failed: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
   }
@@ -490,7 +579,7 @@ export class Worker {
         // The group is rebalancing: Kafka refused our offsets for this generation. Nothing was
         // published; drop the round and re-read from the committed offsets after the join.
         this.#log(`worker ${this.id}: round ${round} not published (group rebalancing); re-reading`);
-        this.#resetPending = true;
+        this.#requestReset();
         return;
       }
       throw new SinkError(
@@ -571,5 +660,6 @@ export class Worker {
     await quietly(() => this.#consumer.close(true));
     await quietly(() => this.#control.close(true));
     await quietly(() => this.#producer.close());
+    await quietly(() => this.#admin.close());
   }
 }
