@@ -497,7 +497,13 @@ export class Capture {
     const newKey = keyOf(table, after);
     if (oldKey && newKey && !sameKey(oldKey, newKey)) {
       // A primary key change is a delete of the old key and a create of the new one, as Debezium emits it.
-      await this.emitChange(table, "d", before, null, []);
+      // Both carry the keys (keyChange) when the old key is known (the old tuple has every key column;
+      // not so under REPLICA IDENTITY USING INDEX of other columns). A TOASTed column the update left
+      // unchanged is not in the new tuple: its value is the old row's, so the create carries the old key
+      // in `before` and the sink takes those columns from the row it stores under that key.
+      const complete = Object.values(oldKey).every((value) => value !== null);
+      const keyChange = complete ? { oldKey, newKey } : undefined;
+      await this.emitChange(table, "d", before, null, [], keyChange);
       if (this.config.tombstonesOnDelete)
         await this.emit({
           kind: "tombstone",
@@ -505,7 +511,14 @@ export class Capture {
           table,
           key: oldKey,
         });
-      await this.emitChange(table, "c", null, after, unchanged);
+      await this.emitChange(
+        table,
+        "c",
+        complete && unchanged.length > 0 ? oldKey : null,
+        after,
+        unchanged,
+        keyChange,
+      );
       return;
     }
     await this.emitChange(table, "u", before, after, unchanged);
@@ -517,6 +530,7 @@ export class Capture {
     before: Row | null,
     after: Row | null,
     unchanged: string[],
+    keyChange?: ChangeEvent["keyChange"],
   ): Promise<void> {
     const transaction = this.transaction;
     const collection = qualifiedName(table);
@@ -555,6 +569,7 @@ export class Capture {
         transaction: block,
       },
       unchangedColumns: unchanged,
+      ...(keyChange ? { keyChange } : {}),
     });
   }
 

@@ -7,6 +7,7 @@
  * `after` and listed in `unchanged_columns`, instead of carrying the placeholder string
  * `__debezium_unavailable_value`, so a sink keeps the stored value rather than overwriting it.
  */
+import { CaptureError } from "./errors.ts";
 import type { ConnectField, ConnectSchema, EventValue } from "./pg-types.ts";
 import { type TupleValue, UNCHANGED_TOAST } from "./pgoutput.ts";
 import { qualifiedName, type SchemaChange, type TableSchema } from "./relation.ts";
@@ -54,6 +55,11 @@ export interface ChangeEvent {
   };
   /** Columns of `after` that were not sent because their TOASTed value did not change. */
   unchangedColumns: string[];
+  /**
+   * Set on both events of a primary-key change (the delete of the old key and the create of the new
+   * one, which follow each other), like Debezium's `__debezium.newkey` / `__debezium.oldkey` headers.
+   */
+  keyChange?: { oldKey: Row; newKey: Row };
 }
 
 export interface TombstoneEvent {
@@ -126,10 +132,27 @@ export function decodeTuple(
     } else if (value === null || value === undefined) {
       row[column.name] = null;
     } else {
-      row[column.name] = column.mapping.decode(value);
+      try {
+        row[column.name] = column.mapping.decode(value);
+      } catch (error) {
+        throw valueError(table, column.name, error);
+      }
     }
   }
   return { row, unchanged };
+}
+
+/** A value capture cannot represent, as VALUE_INVALID naming the table and column. */
+function valueError(table: TableSchema, column: string, error: unknown): CaptureError {
+  const message = (error instanceof Error ? error.message : String(error)).replace(
+    "ALTER TABLE … ALTER COLUMN …",
+    `ALTER TABLE ${qualifiedName(table)} ALTER COLUMN "${column}"`,
+  );
+  return new CaptureError(
+    "VALUE_INVALID",
+    `column "${column}" of table ${qualifiedName(table)}: ${message}`,
+    error instanceof Error ? { cause: error } : undefined,
+  );
 }
 
 /** Debezium's snapshot rows and the text-mode snapshot read give plain strings or null per column. */
@@ -275,8 +298,11 @@ function wrap(options: JsonOptions, schema: ConnectSchema, payload: EventValue):
     : toJson(payload);
 }
 
+/** A row struct's schema: every column in table order, or the columns of `only` in that order (the key). */
 function rowSchema(table: TableSchema, name: string, only?: string[]): ConnectSchema {
-  const columns = only ? table.columns.filter((column) => only.includes(column.name)) : table.columns;
+  const columns = only
+    ? only.flatMap((key) => table.columns.filter((column) => column.name === key))
+    : table.columns;
   return {
     type: "struct",
     optional: true,

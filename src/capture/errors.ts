@@ -14,6 +14,7 @@ export type CaptureErrorCode =
   | "PUBLICATION_MISSING"
   | "TABLE_NOT_FOUND"
   | "UNKNOWN_TYPE"
+  | "VALUE_INVALID"
   | "PROTOCOL_ERROR"
   | "SNAPSHOT_FAILED"
   | "CONNECTION_LOST";

@@ -57,6 +57,8 @@ export interface ValueMapping {
   connect: Omit<ConnectSchema, "optional">;
   iceberg: IcebergType;
   decode(text: string): EventValue;
+  /** Array types: the element's mapping and the array literal's delimiter (see {@link withDimensions}). */
+  array?: { element: ValueMapping; delimiter: string; dimensions: number };
 }
 
 export type DecimalHandlingMode = "precise" | "double" | "string";
@@ -195,7 +197,7 @@ export class TypeRegistry {
     if (row.typtype === "c") return this.compositeMapping(row, context);
     if (row.typcategory === "A" && row.typelem !== 0) {
       const element = await this.mappingFor(row.typelem, typeMod, context);
-      return arrayMapping(element, row.typdelim);
+      return arrayMapping(element, row.typdelim, 1);
     }
     if (row.typtype === "r" || row.typtype === "m") return textMapping(row.formatted, "string");
     const builtin =
@@ -213,17 +215,22 @@ export class TypeRegistry {
       attname: string;
       atttypid: number;
       atttypmod: number;
+      attndims?: number;
     }>(
-      "select attname, atttypid::int as atttypid, atttypmod from pg_attribute where attrelid = $1 and attnum > 0 and not attisdropped order by attnum",
+      "select attname, atttypid::int as atttypid, atttypmod, attndims from pg_attribute where attrelid = $1 and attnum > 0 and not attisdropped order by attnum",
       [row.typrelid],
     );
     const fields: Array<{ name: string; mapping: ValueMapping }> = [];
     for (const attribute of attributes) {
+      const column = `${context.column}.${attribute.attname}`;
       const mapping = await this.mappingFor(Number(attribute.atttypid), Number(attribute.atttypmod), {
         table: context.table,
-        column: `${context.column}.${attribute.attname}`,
+        column,
       });
-      fields.push({ name: attribute.attname, mapping });
+      fields.push({
+        name: attribute.attname,
+        mapping: withDimensions(mapping, Number(attribute.attndims ?? 0)),
+      });
     }
     return {
       pgType: row.formatted,
@@ -272,17 +279,68 @@ function enumMapping(pgType: string, labels: string[]): ValueMapping {
   };
 }
 
-function arrayMapping(element: ValueMapping, delimiter: string): ValueMapping {
-  const decodeLevel = (items: ArrayLiteral): EventValue[] =>
-    items.map((item) =>
-      item === null ? null : Array.isArray(item) ? decodeLevel(item) : element.decode(item),
-    );
-  return {
-    pgType: `${element.pgType}[]`,
-    connect: { type: "array", items: { ...element.connect, optional: true } },
-    iceberg: { type: "list", "element-required": false, element: element.iceberg },
-    decode: (text) => decodeLevel(parseArrayLiteral(text, delimiter)),
+/**
+ * An array type as nested lists, `dimensions` deep. PostgreSQL's array types do not fix the number of
+ * dimensions (`integer[]` and `integer[][]` are one type); the column's declared dimensions
+ * (`pg_attribute.attndims`, see {@link withDimensions}) decide the shape, and a value with another
+ * number of dimensions is refused (VALUE_INVALID naming the column) instead of being flattened or
+ * mangled. An empty array (`{}`, no dimensions in PostgreSQL) is an empty list at any depth. Lower
+ * bounds other than 1 (`[0:1]={7,8}`) are not kept, as in Debezium.
+ */
+function arrayMapping(element: ValueMapping, delimiter: string, dimensions: number): ValueMapping {
+  let connect: Omit<ConnectSchema, "optional"> = {
+    type: "array",
+    items: { ...element.connect, optional: true },
   };
+  let iceberg: IcebergType = { type: "list", "element-required": false, element: element.iceberg };
+  for (let level = 1; level < dimensions; level++) {
+    connect = { type: "array", items: { ...connect, optional: true } };
+    iceberg = { type: "list", "element-required": false, element: iceberg };
+  }
+  const wrongShape = (text: string): never => {
+    const actual = arrayDimensions(text, delimiter);
+    throw new CaptureError(
+      "VALUE_INVALID",
+      `a ${actual}-dimensional array (${text.length > 60 ? `${text.slice(0, 57)}...` : text}) where the column declares ${dimensions} dimension${dimensions === 1 ? "" : "s"}; Floe maps an array column by its declared dimensions, so declare the ones its values have (ALTER TABLE … ALTER COLUMN … TYPE ${element.pgType}${"[]".repeat(Math.max(actual, 1))}) or exclude the table`,
+    );
+  };
+  const decodeLevel = (items: ArrayLiteral, depth: number, text: string): EventValue[] =>
+    items.map((item) => {
+      if (item === null) return depth === 1 ? null : wrongShape(text);
+      if (Array.isArray(item)) return depth > 1 ? decodeLevel(item, depth - 1, text) : wrongShape(text);
+      return depth === 1 ? element.decode(item) : wrongShape(text);
+    });
+  return {
+    pgType: `${element.pgType}${"[]".repeat(dimensions)}`,
+    connect,
+    iceberg,
+    decode: (text) => decodeLevel(parseArrayLiteral(text, delimiter), dimensions, text),
+    array: { element, delimiter, dimensions },
+  };
+}
+
+/** The number of dimensions of an array literal (0 for `{}`). */
+function arrayDimensions(text: string, delimiter: string): number {
+  let depth = 0;
+  let level: ArrayLiteral | string | null = parseArrayLiteral(text, delimiter);
+  while (Array.isArray(level)) {
+    if (level.length === 0) return depth;
+    depth++;
+    level = level[0] ?? null;
+  }
+  return depth;
+}
+
+/**
+ * A column's mapping given its declared array dimensions (`pg_attribute.attndims`: 2 for `integer[][]`,
+ * 0 when unknown, e.g. after CREATE TABLE AS): multi-dimensional array columns become nested lists.
+ * Other mappings are returned as they are.
+ */
+export function withDimensions(mapping: ValueMapping, dimensions: number): ValueMapping {
+  const array = mapping.array;
+  const wanted = Math.max(1, dimensions);
+  if (!array || array.dimensions === wanted) return mapping;
+  return arrayMapping(array.element, array.delimiter, wanted);
 }
 
 function builtinMapping(
@@ -381,8 +439,12 @@ function builtinMapping(
 function numericMapping(typeMod: number, mode: DecimalHandlingMode): ValueMapping {
   if (typeMod >= 4) {
     const precision = ((typeMod - 4) >> 16) & 0xffff;
-    const scale = (typeMod - 4) & 0xffff;
-    return decimalMapping(`numeric(${precision},${scale})`, precision, scale, mode, (text) => text);
+    // The scale is 11 bits, signed since PostgreSQL 15 (numeric(3,-2) rounds to hundreds).
+    const scale = (((typeMod - 4) & 0x7ff) ^ 1024) - 1024;
+    const pgType = `numeric(${precision},${scale})`;
+    // A negative scale holds integers of up to precision - scale digits: decimal(precision - scale, 0).
+    if (scale < 0) return decimalMapping(pgType, precision - scale, 0, mode, (text) => text);
+    return decimalMapping(pgType, precision, scale, mode, (text) => text);
   }
   if (mode === "double")
     return { pgType: "numeric", connect: { type: "double" }, iceberg: "double", decode: Number };
@@ -415,7 +477,9 @@ function decimalMapping(
   mode: DecimalHandlingMode,
   normalize: (text: string) => string,
 ): ValueMapping {
-  const iceberg = precision <= 38 ? `decimal(${precision},${scale})` : "string";
+  // Wider than Iceberg's decimals, or more fraction digits than digits (numeric(3,5)): a string column
+  // with the decimal's text, as the Kafka sink maps the same Connect schema (src/sink/kafka/connect-schema.ts).
+  const iceberg = precision <= 38 && scale <= precision ? `decimal(${precision},${scale})` : "string";
   if (mode === "double")
     return {
       pgType,
@@ -505,6 +569,49 @@ function parseMoney(text: string): string {
 
 const INT32_MAX = 2_147_483_647;
 const INT64_MAX = 9_223_372_036_854_775_807n;
+const INT64_MIN = -INT64_MAX - 1n;
+const MICROS_PER_DAY = 86_400_000_000n;
+
+/**
+ * Days since 1970-01-01 of a proleptic Gregorian date (astronomical years: 0 is 1 BC), exact for every
+ * year PostgreSQL has (4713 BC to 5874897 AD) — JavaScript's Date stops at ±275760.
+ */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * ((month + 9) % 12) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+/** The inverse of {@link daysFromCivil}. */
+export function civilFromDays(days: number): { year: number; month: number; day: number } {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra -
+      Math.floor(dayOfEra / 1460) +
+      Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) /
+      365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shifted = Math.floor((5 * dayOfYear + 2) / 153);
+  const month = shifted < 10 ? shifted + 3 : shifted - 9;
+  return {
+    year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0),
+    month,
+    day: dayOfYear - Math.floor((153 * shifted + 2) / 5) + 1,
+  };
+}
+
+/** ISO 8601's year as java.time prints it: 4 digits, `+` beyond 9999, `-` before year 0 (1 BC). */
+function isoYear(year: number): string {
+  if (year > 9999) return `+${year}`;
+  return year < 0 ? `-${String(-year).padStart(4, "0")}` : String(year).padStart(4, "0");
+}
 
 function parseDateDays(text: string): number {
   if (text === "infinity") return INT32_MAX;
@@ -512,17 +619,11 @@ function parseDateDays(text: string): number {
   const match = /^(\d+)-(\d\d)-(\d\d)( BC)?$/.exec(text);
   if (!match) throw new Error(`malformed date: ${text}`);
   const year = bcYear(Number(match[1]), match[4] !== undefined);
-  return Math.round(utcMs(year, Number(match[2]) - 1, Number(match[3])) / 86_400_000);
+  return daysFromCivil(year, Number(match[2]), Number(match[3]));
 }
 
 function bcYear(year: number, bc: boolean): number {
   return bc ? 1 - year : year;
-}
-
-function utcMs(year: number, monthIndex: number, day: number): number {
-  const date = new Date(Date.UTC(2000, monthIndex, day));
-  date.setUTCFullYear(year);
-  return date.getTime();
 }
 
 function fractionMicros(fraction: string | undefined): bigint {
@@ -566,20 +667,29 @@ function timestampMicros(text: string): bigint {
   const match = TIMESTAMP.exec(text);
   if (!match) throw new Error(`malformed timestamp: ${text}`);
   const year = bcYear(Number(match[1]), match[9] !== undefined);
-  const ms =
-    utcMs(year, Number(match[2]) - 1, Number(match[3])) +
-    ((Number(match[4]) * 60 + Number(match[5])) * 60 + Number(match[6])) * 1000;
-  const offset = match[8] ? offsetSeconds(match[8]) : 0;
-  return BigInt(ms - offset * 1000) * 1000n + fractionMicros(match[7]);
+  const days = daysFromCivil(year, Number(match[2]), Number(match[3]));
+  const seconds =
+    (Number(match[4]) * 60 + Number(match[5])) * 60 +
+    Number(match[6]) -
+    (match[8] ? offsetSeconds(match[8]) : 0);
+  const micros = BigInt(days) * MICROS_PER_DAY + BigInt(seconds) * 1_000_000n + fractionMicros(match[7]);
+  // PostgreSQL's last 30 years (up to 294276 AD) do not fit µs since 1970 in 64 bits.
+  if (micros >= INT64_MAX || micros <= INT64_MIN)
+    throw new Error(`timestamp ${text} is beyond 294247 AD, the last instant µs since 1970 hold in 64 bits`);
+  return micros;
 }
 
 function parseTimestampMicros(text: string): bigint {
   if (text === "infinity") return INT64_MAX;
-  if (text === "-infinity") return -INT64_MAX - 1n;
+  if (text === "-infinity") return INT64_MIN;
   return timestampMicros(text);
 }
 
-/** ISO 8601 in UTC with the fraction PostgreSQL printed (Debezium's ZonedTimestamp): `2024-01-02T03:04:05.123456Z`. */
+/**
+ * ISO 8601 in UTC with the fraction PostgreSQL printed (Debezium's ZonedTimestamp):
+ * `2024-01-02T03:04:05.123456Z`; years as java.time prints them (`+12345-…`, `-0043-…` for 44 BC);
+ * `infinity` and `-infinity` as those words.
+ */
 function formatZonedTimestamp(text: string): string {
   if (text === "infinity" || text === "-infinity") return text;
   // Sessions run with TimeZone=UTC, so the server prints `YYYY-MM-DD HH:MM:SS[.ffffff]+00`: only the
@@ -587,9 +697,13 @@ function formatZonedTimestamp(text: string): string {
   if (UTC_TIMESTAMP.test(text)) return `${text.slice(0, 10)}T${text.slice(11, -3)}Z`;
   const micros = timestampMicros(text);
   const fraction = TIMESTAMP.exec(text)?.[7];
-  const floorSeconds = micros / 1_000_000n - (micros % 1_000_000n < 0n ? 1n : 0n);
-  const iso = new Date(Number(floorSeconds) * 1000).toISOString();
-  return `${iso.slice(0, iso.indexOf("."))}${fraction ? `.${fraction}` : ""}Z`;
+  const seconds = Number(micros / 1_000_000n - (micros % 1_000_000n < 0n ? 1n : 0n));
+  const days = Math.floor(seconds / 86_400);
+  const ofDay = seconds - days * 86_400;
+  const { year, month, day } = civilFromDays(days);
+  const two = (n: number) => String(n).padStart(2, "0");
+  const clock = `${two(Math.floor(ofDay / 3600))}:${two(Math.floor(ofDay / 60) % 60)}:${two(ofDay % 60)}`;
+  return `${isoYear(year)}-${two(month)}-${two(day)}T${clock}${fraction ? `.${fraction}` : ""}Z`;
 }
 
 /** Debezium's MicroDuration: months count as 365.25/12 days (30.4375 days = 2,629,800 s). */

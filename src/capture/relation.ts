@@ -9,7 +9,7 @@
  * position with the same type.
  */
 import type pg from "pg";
-import type { TypeRegistry, ValueMapping } from "./pg-types.ts";
+import { type TypeRegistry, type ValueMapping, withDimensions } from "./pg-types.ts";
 import type { RelationMessage, ReplicaIdentity } from "./pgoutput.ts";
 
 export interface ColumnSchema {
@@ -17,6 +17,8 @@ export interface ColumnSchema {
   typeOid: number;
   typeMod: number;
   optional: boolean;
+  /** Declared array dimensions (`pg_attribute.attndims`; 0 for non-arrays and when unknown). */
+  dimensions?: number;
   mapping: ValueMapping;
 }
 
@@ -48,11 +50,11 @@ export function qualifiedName(table: { schema: string; table: string }): string 
   return `${table.schema}.${table.table}`;
 }
 
-/** Primary key column names (key order) and NOT NULL columns of a table. */
+/** Primary key column names (key order), NOT NULL columns and declared array dimensions of a table. */
 async function keyAndNullability(
   sql: pg.Client,
   relationOid: number,
-): Promise<{ primaryKey: string[]; notNull: Set<string> }> {
+): Promise<{ primaryKey: string[]; notNull: Set<string>; dimensions: Map<string, number> }> {
   const { rows: keyRows } = await sql.query<{ attname: string }>(
     `select a.attname
        from pg_index i
@@ -62,13 +64,20 @@ async function keyAndNullability(
       order by k.position`,
     [relationOid],
   );
-  const { rows: nullRows } = await sql.query<{ attname: string }>(
-    "select attname from pg_attribute where attrelid = $1 and attnum > 0 and not attisdropped and attnotnull",
+  const { rows: attributeRows } = await sql.query<{
+    attname: string;
+    attnotnull: unknown;
+    attndims: unknown;
+  }>(
+    "select attname, attnotnull, attndims from pg_attribute where attrelid = $1 and attnum > 0 and not attisdropped",
     [relationOid],
   );
+  // The capture's clients read every value as text ('t'/'f', digits).
+  const flag = (value: unknown) => value === true || value === "t";
   return {
     primaryKey: keyRows.map((row) => row.attname),
-    notNull: new Set(nullRows.map((row) => row.attname)),
+    notNull: new Set(attributeRows.filter((row) => flag(row.attnotnull)).map((row) => row.attname)),
+    dimensions: new Map(attributeRows.map((row) => [row.attname, Number(row.attndims ?? 0)])),
   };
 }
 
@@ -102,19 +111,21 @@ export class SchemaTracker {
 
   private async describe(message: RelationMessage): Promise<TableSchema> {
     const name = `${message.schema}.${message.name}`;
-    const { primaryKey, notNull } = await keyAndNullability(this.sql, message.relationOid);
+    const { primaryKey, notNull, dimensions } = await keyAndNullability(this.sql, message.relationOid);
     const columns: ColumnSchema[] = [];
     for (const column of message.columns) {
       const mapping = await this.types.mappingFor(column.typeOid, column.typeMod, {
         table: name,
         column: column.name,
       });
+      const declared = dimensions.get(column.name) ?? 0;
       columns.push({
         name: column.name,
         typeOid: column.typeOid,
         typeMod: column.typeMod,
         optional: !notNull.has(column.name),
-        mapping,
+        ...(declared > 1 ? { dimensions: declared } : {}),
+        mapping: withDimensions(mapping, declared),
       });
     }
     return {
@@ -179,7 +190,8 @@ export function diffSchemas(before: TableSchema, after: TableSchema): ColumnChan
       candidate &&
       added.includes(candidate) &&
       candidate.typeOid === gone.typeOid &&
-      candidate.typeMod === gone.typeMod
+      candidate.typeMod === gone.typeMod &&
+      (candidate.dimensions ?? 0) === (gone.dimensions ?? 0)
     ) {
       changes.push({ kind: "rename_column", from: gone.name, to: candidate.name });
       renamedFrom.add(gone.name);
@@ -193,7 +205,12 @@ export function diffSchemas(before: TableSchema, after: TableSchema): ColumnChan
       changes.push({ kind: "add_column", column: column.name, type: column.mapping.pgType });
   for (const column of after.columns) {
     const old = beforeByName.get(column.name);
-    if (old && (old.typeOid !== column.typeOid || old.typeMod !== column.typeMod))
+    if (
+      old &&
+      (old.typeOid !== column.typeOid ||
+        old.typeMod !== column.typeMod ||
+        (old.dimensions ?? 0) !== (column.dimensions ?? 0))
+    )
       changes.push({
         kind: "change_type",
         column: column.name,

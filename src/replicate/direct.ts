@@ -99,6 +99,12 @@ export class DirectSink implements ChangeSink {
   /** Stream positions: the current transaction's commit LSN and the order of its changes. */
   #txLsn: bigint | undefined;
   #txSequence = 0n;
+  /**
+   * The delete half of a primary-key change, held until its create (the next event) arrives; upsert
+   * mode writes the two as one move, so the create's TOAST-unchanged columns come from the old row.
+   * Never acknowledged while held: its transaction is not complete before the create.
+   */
+  #held: { route: Route; change: Change; oldKey: string } | undefined;
   #failure: unknown;
   #failed: Promise<never>;
   #fail!: (error: unknown) => void;
@@ -228,6 +234,21 @@ export class DirectSink implements ChangeSink {
   }
 
   async #route(event: CaptureEvent): Promise<void> {
+    const held = this.#held;
+    if (held) {
+      this.#held = undefined;
+      if (
+        event.kind === "change" &&
+        event.value.op === "c" &&
+        event.keyChange &&
+        this.#routes.get(`${event.table.schema}.${event.table.table}`) === held.route &&
+        keyText(event.keyChange.oldKey) === held.oldKey
+      ) {
+        await this.#move(held.route, held.change, event);
+        return;
+      }
+      await this.#write(held.route, held.change);
+    }
     if (event.kind === "schema_change") {
       const key = `${event.change.schema}.${event.change.table}`;
       const route = this.#routes.get(key);
@@ -243,11 +264,33 @@ export class DirectSink implements ChangeSink {
     const route = await this.#routeFor(event.table);
     const change = this.#change(route, event);
     if (!change) return;
+    if (change.op === "d" && event.keyChange && this.#mode === "upsert") {
+      this.#held = { route, change, oldKey: keyText(event.keyChange.oldKey) };
+      return;
+    }
+    await this.#write(route, change);
+  }
+
+  async #write(route: Route, change: Change): Promise<void> {
     if (await route.writer.write(change)) {
       route.changes++;
       this.#buffered++;
       route.newestCommitMs = Math.max(route.newestCommitMs, change.commitTimeMs);
     }
+  }
+
+  /**
+   * A primary-key change as one update of the new key whose `before` is the old key: the writer deletes
+   * the old key and fills TOAST-unchanged columns from the old key's row (buffered or stored). The
+   * delete's position is skipped; the move has the create's (both replay the same after a restart).
+   */
+  async #move(route: Route, deleted: Change, event: ChangeEvent): Promise<void> {
+    const created = this.#change(route, event);
+    if (!created) return;
+    const oldKey = event.keyChange
+      ? sinkRow(event.table, route.types, event.keyChange.oldKey)
+      : (deleted.before ?? deleted.key);
+    await this.#write(route, { ...created, op: "u", before: oldKey });
   }
 
   #change(route: Route, event: ChangeEvent): Change | undefined {
@@ -335,6 +378,11 @@ export class DirectSink implements ChangeSink {
     this.#routes.set(source, route);
     return route;
   }
+}
+
+/** A key row as text, to match the two halves of a primary-key change. */
+function keyText(key: Record<string, EventValue>): string {
+  return JSON.stringify(key, (_name, value: unknown) => (typeof value === "bigint" ? `${value}n` : value));
 }
 
 /** Column name → Iceberg type, from the source schema (what the values are converted to). */

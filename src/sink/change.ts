@@ -15,7 +15,9 @@ export interface Change {
   op: ChangeOp;
   /**
    * The primary key of the row the change applies to (the new key for c/u/r, the old one for d).
-   * An update whose `before` has another key moves the row: the old key is deleted.
+   * A create or update whose `before` has another (complete) key moves the row: the old key is deleted,
+   * and `unchangedColumns` take the old key's values (a primary-key change that left TOASTed columns
+   * unchanged; capture sends it as delete(old) + create(new, before = old key)).
    */
   key: Row;
   before?: Row;

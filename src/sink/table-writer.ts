@@ -121,6 +121,13 @@ interface BufferedRow {
   row: Row | null;
   /** Columns still to take from the stored row (TOAST-unchanged, not in the buffer). */
   pending?: Set<string>;
+  /** The key whose stored row has the pending columns, when not this one (a primary-key change). */
+  pendingFrom?: string;
+  /**
+   * Deletions: the buffered image the delete replaced (undefined: the stored row), for a primary-key
+   * change whose create follows the delete of the old key and left TOASTed columns unchanged.
+   */
+  replaced?: BufferedRow;
 }
 
 /** Shared by both writers: the table, the position bookkeeping, the retrying commit. */
@@ -443,7 +450,7 @@ export class UpsertTableWriter extends TableWriterBase {
     }
     switch (change.op) {
       case "d":
-        this.#buffer.set(encodeKey(this.#keyFields, change.before ?? change.key), { row: null });
+        this.#delete(encodeKey(this.#keyFields, change.before ?? change.key));
         break;
       case "c":
       case "r":
@@ -455,19 +462,37 @@ export class UpsertTableWriter extends TableWriterBase {
           );
         }
         const key = encodeKey(this.#keyFields, change.after);
+        // Where TOAST-unchanged columns come from: this key's image, or, when the change moves the row
+        // from another key (`before` holds the old key), the old key's image — the one before its delete
+        // when the delete came first (capture sends a primary-key change as delete + create).
+        let source = key;
+        let previous = this.#buffer.get(key);
         if (change.before) {
           const oldKey = encodeKey(this.#keyFields, change.before);
-          if (oldKey !== key) this.#buffer.set(oldKey, { row: null });
+          if (oldKey !== key) {
+            const moved = this.#buffer.get(oldKey);
+            if (
+              change.unchangedColumns?.length &&
+              this.#keyFields.every((f) => change.before?.[f.name] != null)
+            ) {
+              source = oldKey;
+              previous = moved && moved.row === null ? moved.replaced : moved;
+            }
+            this.#delete(oldKey);
+          }
         }
         const row: Row = { ...change.after };
         const entry: BufferedRow = { row };
-        const previous = this.#buffer.get(key);
         for (const name of change.unchangedColumns ?? []) {
           if (previous?.row && !previous.pending?.has(name)) row[name] = previous.row[name];
           else {
             entry.pending ??= new Set();
             entry.pending.add(name);
           }
+        }
+        if (entry.pending) {
+          const from = (previous?.row ? previous.pendingFrom : undefined) ?? source;
+          if (from !== key) entry.pendingFrom = from;
         }
         if (entry.pending && this.deleteMode === "equality") {
           throw new SinkError(
@@ -485,6 +510,13 @@ export class UpsertTableWriter extends TableWriterBase {
         throw new SinkError("CHANGE_INVALID", `unknown op '${String(change.op)}' at ${change.position}`);
     }
     if (this.#buffer.size >= this.bufferRows) await this.flush();
+  }
+
+  /** Buffers the deletion of `key`, keeping the image it replaces (see {@link BufferedRow.replaced}). */
+  #delete(key: string): void {
+    const previous = this.#buffer.get(key);
+    const replaced = previous && previous.row === null ? previous.replaced : previous;
+    this.#buffer.set(key, replaced ? { row: null, replaced } : { row: null });
   }
 
   /** Writes the buffered final images to data files of this round (bounded memory for big rounds). */
@@ -568,32 +600,48 @@ export class UpsertTableWriter extends TableWriterBase {
     this.#truncated = true;
   }
 
-  /** Fills TOAST-unchanged columns from the row stored this round or in the table. */
+  /**
+   * Fills TOAST-unchanged columns from the row stored this round or in the table, under the entry's key
+   * or, for a primary-key change, the old key (`pendingFrom`).
+   */
   async #resolvePending(buffer: Map<string, BufferedRow>, inRound: Map<string, RowLocation>): Promise<void> {
     const pendingKeys = [...buffer].filter(([, e]) => e.pending).map(([k]) => k);
     if (pendingKeys.length === 0) return;
-    // After a TRUNCATE in this round the committed rows are gone.
+    const sourceOf = (key: string) => buffer.get(key)!.pendingFrom ?? key;
+    const sources = [...new Set(pendingKeys.map(sourceOf))];
+    // This buffer's keys were looked up by the caller; an old key of a move may not be in the buffer.
+    const round = new Map(inRound);
+    const elsewhere = sources.filter((k) => !buffer.has(k));
+    if (elsewhere.length > 0) for (const [k, v] of await this.#roundIndex.getMany(elsewhere)) round.set(k, v);
+    // After a TRUNCATE in this round the committed rows are gone; a key deleted earlier in the round
+    // (a tombstone in the round index) has no image to take from.
     const committed = this.#truncated
       ? new Map<string, RowLocation>()
-      : await this.#index.getMany(pendingKeys.filter((k) => !isRow(inRound.get(k))));
+      : await this.#index.getMany(sources.filter((k) => round.get(k) === undefined));
     const locations = new Map<string, RowLocation>();
-    for (const key of pendingKeys) {
-      const location = isRow(inRound.get(key)) ? inRound.get(key) : committed.get(key);
-      if (location) locations.set(key, location);
+    for (const key of sources) {
+      const inThisRound = round.get(key);
+      const location = inThisRound !== undefined ? inThisRound : committed.get(key);
+      if (isRow(location)) locations.set(key, location);
     }
     const stored = await readRowsAt(this.table, this.schema, [...locations.values()]);
     for (const key of pendingKeys) {
       const entry = buffer.get(key)!;
-      const location = locations.get(key);
+      const source = sourceOf(key);
+      const location = locations.get(source);
       const old = location && stored.get(locationKey(location));
       if (!old) {
+        const columns = [...entry.pending!].join(", ");
         throw new SinkError(
           "TOAST_ROW_MISSING",
-          `${this.identifier.name}: an update of key ${key} kept columns ${[...entry.pending!].join(", ")} unchanged, but no stored row has that key`,
+          source === key
+            ? `${this.identifier.name}: an update of key ${key} kept columns ${columns} unchanged (TOASTed values the source did not send), but no stored row has that key; set REPLICA IDENTITY FULL on the source table so every update carries the whole row`
+            : `${this.identifier.name}: a primary-key change from ${source} to ${key} kept columns ${columns} unchanged (TOASTed values the source did not send), but no stored row has the old key ${source} to take them from; set REPLICA IDENTITY FULL on the source table so every update carries the whole row`,
         );
       }
       for (const name of entry.pending!) entry.row![name] = old[name];
       entry.pending = undefined;
+      entry.pendingFrom = undefined;
     }
   }
 

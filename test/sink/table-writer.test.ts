@@ -176,6 +176,90 @@ test("a primary key change as delete + create, and as an update with another key
   assert.deepEqual(await tableRows(catalog), [row(11n, 1), row(12n, 2)]);
 });
 
+test("a primary key change that left TOASTed columns unchanged takes them from the old key's row", async (t) => {
+  // Capture sends the move as delete(old) + create(new, before = old key, unchanged_columns); direct mode
+  // merges the two into one update with the old key in `before`. Both orders, the old row committed,
+  // buffered (inserted or updated in this round) or in an earlier flush of the round, chains of moves.
+  const { catalog } = await setup(t);
+  const writer = await UpsertTableWriter.open({ catalog, identifier: id, bufferRows: 4 });
+  t.after(() => writer.close());
+  let n = 0;
+  const at = () => `0/${(0x100 + ++n).toString(16)}`;
+  const put = (key: bigint, qty: number, note: string | null) =>
+    writer.write({
+      op: "c",
+      key: { id: key },
+      after: { id: key, region: "eu", qty, note },
+      position: at(),
+      commitTimeMs: 0,
+    });
+  /** delete(from) + create(to) as capture sends it, or one update as direct mode writes it. */
+  const move = async (from: bigint, to: bigint, qty: number, merged = false) => {
+    if (!merged)
+      await writer.write({
+        op: "d",
+        key: { id: from },
+        before: { id: from },
+        position: at(),
+        commitTimeMs: 0,
+      });
+    await writer.write({
+      op: merged ? "u" : "c",
+      key: { id: to },
+      before: { id: from },
+      after: { id: to, region: "moved", qty },
+      unchangedColumns: ["note"],
+      position: at(),
+      commitTimeMs: 0,
+    });
+  };
+  for (const key of [1n, 2n, 3n]) await put(key, Number(key), `note ${key}`);
+  await writer.commit();
+  await move(1n, 101n, 1); // committed row, delete + create
+  await move(2n, 102n, 2, true); // committed row, one update
+  await put(4n, 4, "fresh"); // buffered row …
+  await move(4n, 104n, 4); // … moved in the same buffer
+  await writer.write({
+    op: "u",
+    key: { id: 3n },
+    after: { id: 3n, region: "eu", qty: 30, note: "changed in this round" },
+    position: at(),
+    commitTimeMs: 0,
+  });
+  await move(3n, 103n, 3); // the round's image, not the committed one
+  await move(103n, 203n, 3); // a chain: the moved row moves again
+  await writer.commit();
+  await move(203n, 303n, 3, true); // after a commit: from the stored, moved row
+  await writer.commit();
+  assert.deepEqual(await tableRows(catalog), [
+    { id: 101n, region: "moved", qty: 1, note: "note 1" },
+    { id: 102n, region: "moved", qty: 2, note: "note 2" },
+    { id: 104n, region: "moved", qty: 4, note: "fresh" },
+    { id: 303n, region: "moved", qty: 3, note: "changed in this round" },
+  ]);
+
+  // The old row is nowhere (deleted and committed before the create came): a typed error, not a null.
+  await writer.write({ op: "d", key: { id: 101n }, before: { id: 101n }, position: at(), commitTimeMs: 0 });
+  await writer.commit();
+  await writer.write({
+    op: "c",
+    key: { id: 201n },
+    before: { id: 101n },
+    after: { id: 201n, region: "moved", qty: 1 },
+    unchangedColumns: ["note"],
+    position: at(),
+    commitTimeMs: 0,
+  });
+  await assert.rejects(
+    () => writer.commit(),
+    (error: unknown) =>
+      error instanceof SinkError &&
+      error.code === "TOAST_ROW_MISSING" &&
+      /old key \["101"\]/.test(error.message) &&
+      /REPLICA IDENTITY FULL/.test(error.message),
+  );
+});
+
 test("compaction between prepare and commit: the writer rebuilds its index, recomputes the deletes and retries", async (t) => {
   const { catalog } = await setup(t);
   const writer = await UpsertTableWriter.open({ catalog, identifier: id, ...small });

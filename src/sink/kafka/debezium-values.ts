@@ -13,7 +13,15 @@
 import { createHash } from "node:crypto";
 import type { IcebergType, PrimitiveType } from "../../iceberg/types.ts";
 import { typeToString } from "../../iceberg/types.ts";
-import { isoToMicros } from "../../replicate/values.ts";
+import {
+  DATE_INFINITY,
+  DATE_NEGATIVE_INFINITY,
+  dateValue,
+  isoToMicros,
+  TIMESTAMP_INFINITY,
+  TIMESTAMP_NEGATIVE_INFINITY,
+  timestampValue,
+} from "../../replicate/values.ts";
 import { ValueProblem } from "./decode-error.ts";
 
 /** Turns one JSON value into the sink's representation; throws {@link ValueProblem}. */
@@ -170,12 +178,19 @@ export function binaryConverter(form: BinaryForm, fixedLength?: number): Convert
 
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
+/**
+ * date (days since 1970-01-01). ±infinity arrive as int32 max/min (capture) or "infinity"/"-infinity"
+ * and become {@link DATE_INFINITY} / {@link DATE_NEGATIVE_INFINITY}, as in direct mode.
+ */
 export function dateConverter(): Convert {
   return (value) => {
     if (value === null || value === undefined) return null;
-    if (typeof value === "number" && Number.isInteger(value)) return value;
+    if (value === "infinity") return DATE_INFINITY;
+    if (value === "-infinity") return DATE_NEGATIVE_INFINITY;
+    if (typeof value === "number" && Number.isInteger(value) && value >= INT32_MIN && value <= INT32_MAX)
+      return dateValue(value);
     if (typeof value === "bigint" && value >= BigInt(INT32_MIN) && value <= BigInt(INT32_MAX))
-      return Number(value);
+      return dateValue(Number(value));
     const match = typeof value === "string" ? ISO_DATE.exec(value) : null;
     if (match) {
       const ms = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
@@ -213,7 +228,8 @@ export function timeConverter(unit: TimeUnit): Convert {
 /**
  * timestamp / timestamptz (µs) or their _ns variants from a count of `unit` since the epoch, or from an
  * ISO-8601 string with a zone (Debezium's ZonedTimestamp). ±infinity arrive as int64 max/min (capture)
- * or "infinity"/"-infinity" and are kept as those extremes.
+ * or "infinity"/"-infinity" and become {@link TIMESTAMP_INFINITY} / {@link TIMESTAMP_NEGATIVE_INFINITY}
+ * (int64 max / -int64 max), as in direct mode.
  */
 export function timestampConverter(target: "us" | "ns", unit: TimeUnit, typeName: string): Convert {
   return (value) => {
@@ -222,12 +238,12 @@ export function timestampConverter(target: "us" | "ns", unit: TimeUnit, typeName
       const micros = isoToMicros(value);
       if (micros === undefined)
         return doesNotFit(value, typeName, "ISO-8601 with a zone, e.g. 2024-01-02T03:04:05.123456Z");
-      if (micros === INT64_MAX || micros === INT64_MIN) return micros;
+      if (micros === TIMESTAMP_INFINITY || micros === TIMESTAMP_NEGATIVE_INFINITY) return micros;
       return target === "us" ? micros : micros * 1000n;
     }
     const count = integerOf(value);
     if (count === undefined) return doesNotFit(value, typeName, `${UNIT_NAMES[unit]} since the epoch`);
-    if (count === INT64_MAX || count === INT64_MIN) return count;
+    if (count === INT64_MAX || count === INT64_MIN) return timestampValue(count);
     return rescaleTime(count, unit, target);
   };
 }

@@ -136,7 +136,8 @@ test("updates, deletes, TOAST, replica identities, keyless and partitioned table
      create table nothing (id int primary key, v text);
      alter table nothing replica identity nothing;
      create table measures (id int, at date, v int, primary key (id, at)) partition by range (at);
-     create table measures_2024 partition of measures for values from ('2024-01-01') to ('2025-01-01');`,
+     create table measures_2024 partition of measures for values from ('2024-01-01') to ('2025-01-01');
+     create table pairs (a int, b text, c int, primary key (b, a));`,
   );
   const big = "x".repeat(100_000);
   await sql.query("insert into docs values (1, 'a', $1)", [big]);
@@ -149,6 +150,7 @@ test("updates, deletes, TOAST, replica identities, keyless and partitioned table
   await sql.query("insert into nothing values (1, 'v')");
   await assert.rejects(sql.query("update nothing set v = 'w'"), /does not have a replica identity/);
   await sql.query("insert into measures values (1, '2024-05-01', 10)");
+  await sql.query("insert into pairs values (1, 'x', 2)");
   await sql.query("truncate log");
   await sql.query("select pg_logical_emit_message(true, 'audit', 'hello')");
   await sink.waitFor(() => sink.events.some((event) => event.kind === "message"));
@@ -170,6 +172,25 @@ test("updates, deletes, TOAST, replica identities, keyless and partitioned table
   assert.deepEqual(docs[3]?.key, { id: 2 });
   const tombstones = sink.events.filter((event) => event.kind === "tombstone");
   assert.equal(tombstones.length, 2);
+  // The update left the TOASTed body unchanged: the create carries the old key in `before`, so a sink
+  // can take the value from the row it stores under that key; both halves name both keys.
+  assert.deepEqual(docs[3]?.value.before, { id: 1 });
+  assert.deepEqual(docs[3]?.unchangedColumns, ["body"]);
+  assert.deepEqual(docs[3]?.keyChange, { oldKey: { id: 1 }, newKey: { id: 2 } });
+  assert.deepEqual(docs[2]?.keyChange, { oldKey: { id: 1 }, newKey: { id: 2 } });
+  assert.match(serializeValue(docs[3]!, { schemasEnable: false }) ?? "", /^\{"before":\{"id":1\},"after":/);
+  assert.equal(docs[4]?.keyChange, undefined);
+
+  // The key struct follows the primary key's order (b, a), not the columns' (a, b).
+  const pair = sink.changes("pairs")[0];
+  assert.ok(pair);
+  const pairKey = JSON.parse(serializeKey(pair, { schemasEnable: true }) ?? "null");
+  assert.deepEqual(
+    pairKey.schema.fields.map((field: { field: string }) => field.field),
+    ["b", "a"],
+  );
+  assert.deepEqual(pairKey.payload, { b: "x", a: 1 });
+  assert.deepEqual(Object.keys(pairKey.payload), ["b", "a"]);
 
   const full = sink.changes("docs_full");
   assert.equal(

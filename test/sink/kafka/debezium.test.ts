@@ -19,10 +19,11 @@ import {
   serializeValue,
   type TransactionEvent,
 } from "../../../src/capture/envelope.ts";
-import { type TypeMappingOptions, TypeRegistry } from "../../../src/capture/pg-types.ts";
+import { CaptureError } from "../../../src/capture/errors.ts";
+import { type TypeMappingOptions, TypeRegistry, withDimensions } from "../../../src/capture/pg-types.ts";
 import { UNCHANGED_TOAST } from "../../../src/capture/pgoutput.ts";
 import type { ColumnSchema, TableSchema } from "../../../src/capture/relation.ts";
-import { decimal, type IcebergType, primitive } from "../../../src/iceberg/types.ts";
+import { decimal, type IcebergType, primitive, typeToString } from "../../../src/iceberg/types.ts";
 import { heartbeatRecord } from "../../../src/kafka/heartbeat.ts";
 import { eventSchema, sinkRow } from "../../../src/replicate/values.ts";
 import { type EventSchema, sinkSchema } from "../../../src/sink/auto-create.ts";
@@ -241,6 +242,7 @@ const WIDE: ColumnSpec[] = [
 async function wideTable(
   options: Partial<TypeMappingOptions> = {},
   specs: ColumnSpec[] = WIDE,
+  shape: { dimensions?: Record<string, number>; primaryKey?: string[] } = {},
 ): Promise<TableSchema> {
   const types = new TypeRegistry(fakeCatalog, {
     decimalHandlingMode: "precise",
@@ -250,12 +252,19 @@ async function wideTable(
   });
   const columns: ColumnSchema[] = [];
   for (const spec of specs) {
+    // As relation.ts does with pg_attribute.attndims: declared array dimensions shape the mapping.
+    const dimensions = shape.dimensions?.[spec.name] ?? 0;
+    const mapping = await types.mappingFor(spec.oid, spec.mod ?? -1, {
+      table: "public.wide",
+      column: spec.name,
+    });
     columns.push({
       name: spec.name,
       typeOid: spec.oid,
       typeMod: spec.mod ?? -1,
       optional: !spec.notNull,
-      mapping: await types.mappingFor(spec.oid, spec.mod ?? -1, { table: "public.wide", column: spec.name }),
+      ...(dimensions > 1 ? { dimensions } : {}),
+      mapping: withDimensions(mapping, dimensions),
     });
   }
   return {
@@ -264,7 +273,7 @@ async function wideTable(
     table: "wide",
     replicaIdentity: "default",
     columns,
-    primaryKey: ["id", "region"],
+    primaryKey: shape.primaryKey ?? ["id", "region"],
   };
 }
 
@@ -550,13 +559,121 @@ describe("floe capture's events decode to what direct mode writes", () => {
       },
     ];
     const table = await wideTable({}, specs);
-    const { edge } = rowsOf(table, specs);
+    const { edge, nulls } = rowsOf(table, specs);
     const change = asChange(
       new DebeziumDecoder().decode(serialized(changeEvent(table, "c", { after: edge }), true)),
     );
     assert.deepEqual(change.eventSchema, eventSchema(table));
     assert.deepEqual(change.eventSchema?.columns[2]?.type, primitive("string"));
     assert.equal(change.after?.wide, "-1234567890123456789012345678901234567890.0123456789");
+    // Direct mode writes the same decimal text (it used to write the base64 Connect bytes).
+    assert.deepEqual(change.after, oracleRow(table, edge));
+    assert.deepEqual(oracleRow(table, nulls).wide, null);
+    // Without Connect schemas a string column cannot tell Connect's base64 bytes (which also lack the
+    // scale) from text: such pipelines use decimal.handling.mode=string (docs/capture.md), whose text
+    // reads the same in both paths.
+    const asText = await wideTable({ decimalHandlingMode: "string" }, specs);
+    const textRow = rowsOf(asText, specs).edge;
+    for (const mode of MODES.slice(1)) {
+      const decoded = asChange(
+        new DebeziumDecoder({ decimalHandlingMode: "string" }).decode(
+          serialized(changeEvent(asText, "c", { after: textRow }), false),
+          mode.target?.(asText),
+        ),
+      );
+      assert.equal(decoded.after?.wide, "-1234567890123456789012345678901234567890.0123456789", mode.name);
+      assert.deepEqual(decoded.after, oracleRow(asText, textRow), mode.name);
+    }
+    // NaN has no Connect Decimal form: null in precise mode, in both paths.
+    const nan = decodeTuple(table, ["2", "x", "NaN"]).row;
+    assert.equal(nan.wide, null);
+    // numeric(45) (scale 0), numeric(3,5) (scale > precision) and numeric(3,-2) (PostgreSQL 15's negative
+    // scale: integers rounded to hundreds) are exact too.
+    const more: ColumnSpec[] = [
+      specs[0]!,
+      specs[1]!,
+      {
+        name: "whole",
+        oid: 1700,
+        mod: numericMod(45, 0),
+        text: "-123456789012345678901234567890123456789012345",
+      },
+      { name: "tiny", oid: 1700, mod: numericMod(3, 5), text: "0.00123" },
+      { name: "hundreds", oid: 1700, mod: ((3 << 16) | (-2 & 0x7ff)) + 4, text: "12300" },
+    ];
+    const other = await wideTable({}, more);
+    const row = rowsOf(other, more).edge;
+    const decoded = asChange(
+      new DebeziumDecoder().decode(serialized(changeEvent(other, "c", { after: row }), true)),
+    );
+    assert.deepEqual(decoded.eventSchema, eventSchema(other));
+    assert.deepEqual(
+      decoded.eventSchema?.columns.slice(2).map((column) => column.type),
+      [primitive("string"), primitive("string"), decimal(5, 0)],
+    );
+    assert.deepEqual(decoded.after, oracleRow(other, row));
+    assert.deepEqual(decoded.after, {
+      id: 1,
+      region: "x",
+      whole: "-123456789012345678901234567890123456789012345",
+      tiny: "0.00123",
+      hundreds: 12300n,
+    });
+  });
+
+  test("±infinity, years after 9999 and BC: the same values in both paths, -infinity as -(max)", async () => {
+    const specs: ColumnSpec[] = [
+      { name: "id", oid: 23, notNull: true, text: "1" },
+      { name: "region", oid: 25, notNull: true, text: "x" },
+      { name: "d_inf", oid: 1082, text: "infinity" },
+      { name: "d_ninf", oid: 1082, text: "-infinity" },
+      { name: "d_far", oid: 1082, text: "5874897-12-31" },
+      { name: "d_bc", oid: 1082, text: "4713-11-24 BC" },
+      { name: "ts_inf", oid: 1114, text: "infinity" },
+      { name: "ts_ninf", oid: 1114, text: "-infinity" },
+      { name: "ts_far", oid: 1114, text: "294246-12-31 23:59:59.999999" },
+      { name: "ts_bc", oid: 1114, text: "0044-03-15 12:00:00.5 BC" },
+      { name: "tz_inf", oid: 1184, text: "infinity" },
+      { name: "tz_ninf", oid: 1184, text: "-infinity" },
+      { name: "tz_far", oid: 1184, text: "12345-06-07 08:09:10.123456+00" },
+      { name: "tz_bc", oid: 1184, text: "0044-03-15 12:00:00.000001+00 BC" },
+      { name: "tz_array", oid: 1185, text: '{infinity,"10000-01-01 00:00:00+00"}' },
+    ];
+    const table = await wideTable({}, specs);
+    const { edge } = rowsOf(table, specs);
+    // Event values (docs/capture.md): int32/int64 max and min; ZonedTimestamp as java.time prints years.
+    assert.equal(edge.d_ninf, -2_147_483_648);
+    assert.equal(edge.ts_ninf, -9_223_372_036_854_775_808n);
+    assert.equal(edge.tz_far, "+12345-06-07T08:09:10.123456Z");
+    assert.equal(edge.tz_bc, "-0043-03-15T12:00:00.000001Z");
+    // Days and µs since 1970 as PostgreSQL computes them (extract(epoch …), date - date '1970-01-01').
+    const expected = {
+      id: 1,
+      region: "x",
+      d_inf: 2_147_483_647,
+      d_ninf: -2_147_483_647,
+      d_far: 2_145_042_905,
+      d_bc: -2_440_222,
+      ts_inf: 9_223_372_036_854_775_807n,
+      ts_ninf: -9_223_372_036_854_775_807n,
+      ts_far: 9_223_371_244_799_999_999n,
+      ts_bc: -63_517_780_799_500_000n,
+      tz_inf: 9_223_372_036_854_775_807n,
+      tz_ninf: -9_223_372_036_854_775_807n,
+      tz_far: 327_416_976_550_123_456n,
+      tz_bc: -63_517_780_799_999_999n,
+      tz_array: [9_223_372_036_854_775_807n, 253_402_300_800_000_000n],
+    };
+    assert.deepEqual(oracleRow(table, edge), expected);
+    for (const mode of MODES) {
+      const change = asChange(
+        new DebeziumDecoder().decode(
+          serialized(changeEvent(table, "c", { after: edge }), mode.schemasEnable),
+          mode.target?.(table),
+        ),
+      );
+      assert.deepEqual(change.after, expected, mode.name);
+    }
   });
 
   test("a schema change mid-topic yields a new event schema; bytes, Uint8Array and string records read alike", async () => {
@@ -590,20 +707,143 @@ describe("floe capture's events decode to what direct mode writes", () => {
     assert.deepEqual(wide2.after, wide1.after);
   });
 
-  test("multi-dimensional arrays do not fit the flat list type capture gives them", async () => {
-    // capture maps int4[] to list<int> whatever the dimensions; a 2-D value is refused, not written as NaN.
+  test("multi-dimensional arrays: nested lists by the declared dimensions, the same in both paths", async () => {
     const specs: ColumnSpec[] = [
       { name: "id", oid: 23, notNull: true, text: "1" },
       { name: "region", oid: 25, notNull: true, text: "x" },
-      { name: "grid", oid: 1007, text: "{{1,2},{3,4}}" },
+      { name: "grid", oid: 1007, text: "{{1,2},{3,NULL}}" },
+      { name: "words", oid: 1009, text: '{{a,NULL},{"b c","{d}"}}' },
+      { name: "cube", oid: 1007, text: "{{{1},{2}},{{3},{4}}}" },
+      { name: "prices", oid: 1231, mod: numericMod(10, 2), text: "{{1.50,-2.25}}" },
+      { name: "empty", oid: 1007, text: "{}" },
+      { name: "flat", oid: 1007, text: "[0:1]={7,8}" },
     ];
-    const table = await wideTable({}, specs);
-    const { edge } = rowsOf(table, specs);
+    const dimensions = { grid: 2, words: 2, cube: 3, prices: 2, empty: 2, flat: 1 };
+    const table = await wideTable({}, specs, { dimensions });
+    const { edge, nulls } = rowsOf(table, specs);
+    assert.deepEqual(edge.grid, [
+      [1, 2],
+      [3, null],
+    ]);
+    const shape = (type: IcebergType): string =>
+      type.kind === "list" ? `list<${shape(type.element)}>` : typeToString(type);
+    const types = eventSchema(table).columns.map((column) => shape(column.type));
+    assert.deepEqual(types.slice(2), [
+      "list<list<int>>",
+      "list<list<string>>",
+      "list<list<list<int>>>",
+      "list<list<decimal(10,2)>>",
+      "list<list<int>>",
+      "list<int>",
+    ]);
+    for (const mode of MODES) {
+      const decoder = new DebeziumDecoder();
+      for (const row of [edge, nulls]) {
+        const change = asChange(
+          decoder.decode(
+            serialized(changeEvent(table, "c", { after: row }), mode.schemasEnable),
+            mode.target?.(table),
+          ),
+        );
+        assert.deepEqual(change.after, oracleRow(table, row), mode.name);
+        if (mode.schemasEnable) assert.deepEqual(change.eventSchema, eventSchema(table));
+      }
+    }
+    assert.deepEqual(oracleRow(table, edge), {
+      id: 1,
+      region: "x",
+      grid: [
+        [1, 2],
+        [3, null],
+      ],
+      words: [
+        ["a", null],
+        ["b c", "{d}"],
+      ],
+      cube: [
+        [[1], [2]],
+        [[3], [4]],
+      ],
+      prices: [[150n, -225n]],
+      empty: [],
+      flat: [7, 8],
+    });
+
+    // A value with other dimensions than the column declares is refused, naming table, column and fix.
+    const flat = await wideTable({}, specs.slice(0, 3));
     assert.throws(
-      () => new DebeziumDecoder().decode(serialized(changeEvent(table, "c", { after: edge }), true)),
+      () => decodeTuple(flat, ["1", "x", "{{1,2},{3,4}}"]),
+      (thrown: unknown) =>
+        thrown instanceof CaptureError &&
+        thrown.code === "VALUE_INVALID" &&
+        thrown.message.includes('column "grid" of table public.wide') &&
+        thrown.message.includes('ALTER TABLE public.wide ALTER COLUMN "grid" TYPE integer[][]'),
+    );
+    assert.throws(
+      () => decodeTuple(table, ["1", "x", "{1,2}", null, null, null, null, null]),
+      (thrown: unknown) => thrown instanceof CaptureError && thrown.code === "VALUE_INVALID",
+    );
+    // A foreign producer's 2-D value under a 1-D Connect schema: a decode error at the element.
+    const record = serialized(changeEvent(flat, "c", { after: { id: 1, region: "x", grid: [1, 2] } }), true);
+    const nested = String(record.value).replace('"grid":[1,2]', '"grid":[[1,2]]');
+    assert.throws(
+      () => new DebeziumDecoder().decode({ ...record, value: nested }),
       (thrown: unknown) =>
         thrown instanceof DecodeError && thrown.code === "VALUE_INVALID" && thrown.column === "grid[0]",
     );
+  });
+
+  test("the key struct and identifier fields follow the primary key's order, not the columns'", async () => {
+    const table = await wideTable({}, WIDE.slice(0, 4), { primaryKey: ["region", "id"] });
+    const { edge } = rowsOf(table, WIDE.slice(0, 4));
+    const event = changeEvent(table, "c", { after: edge });
+    const key = JSON.parse(serializeKey(event, { schemasEnable: true }) ?? "null");
+    assert.deepEqual(
+      key.schema.fields.map((field: { field: string }) => field.field),
+      ["region", "id"],
+    );
+    assert.deepEqual(Object.keys(key.payload), ["region", "id"]);
+    for (const mode of MODES) {
+      const change = asChange(
+        new DebeziumDecoder().decode(serialized(event, mode.schemasEnable), mode.target?.(table)),
+      );
+      assert.deepEqual(Object.keys(change.key), ["region", "id"], mode.name);
+      if (mode.schemasEnable) {
+        assert.deepEqual(change.eventSchema?.primaryKey, ["region", "id"]);
+        assert.deepEqual(change.eventSchema, eventSchema(table));
+        assert.deepEqual(sinkSchema(change.eventSchema!).identifierFieldNames(), ["region", "id"]);
+      }
+    }
+  });
+
+  test("a primary-key change's create carries the old key in before when TOASTed columns stayed unchanged", async () => {
+    const table = await wideTable();
+    const tuple = WIDE.map((spec) => (spec.name === "c_toast" ? UNCHANGED_TOAST : spec.text));
+    const moved = decodeTuple(table, tuple);
+    const oldKey = { id: 7, region: "eu-west" };
+    for (const mode of MODES) {
+      const change = asChange(
+        new DebeziumDecoder().decode(
+          serialized(
+            changeEvent(table, "c", { before: oldKey, after: moved.row, unchanged: moved.unchanged }),
+            mode.schemasEnable,
+          ),
+          mode.target?.(table),
+        ),
+      );
+      assert.deepEqual(
+        changeOf(change),
+        {
+          op: "c",
+          key: oracleRow(table, { id: 1, region: "eu-west" }),
+          before: oracleRow(table, oldKey),
+          after: oracleRow(table, moved.row),
+          unchangedColumns: ["c_toast"],
+          commitTimeMs: 1_704_164_645_123,
+        },
+        mode.name,
+      );
+    }
   });
 
   test("transaction BEGIN/END, heartbeat, message and schema-change records", async () => {
