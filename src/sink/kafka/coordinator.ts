@@ -197,6 +197,9 @@ export class Coordinator {
   async #tick(): Promise<void> {
     const epoch = this.#epoch;
     if (epoch === undefined) return;
+    // Files published before this round (a previous coordinator's rounds, answers that came after a
+    // round's timeout) are committed at once: workers that took over partitions wait for them.
+    if (this.#pending.length > 0) await this.commitPending(epoch);
     const round = randomUUID();
     this.#round = round;
     const expected = await this.#options.partitions();

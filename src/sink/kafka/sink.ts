@@ -87,8 +87,13 @@ export async function startKafkaSink(options: KafkaSinkOptions): Promise<KafkaSi
       ...(options.bufferRows !== undefined ? { bufferRows: options.bufferRows } : {}),
       ...(options.workerId ? { workerId: options.workerId } : {}),
     });
-    await worker.start();
+    // The coordinator first: a worker's first reset waits for rounds published before it joined.
     await coordinator.start();
+    await worker.start().catch(async (error: unknown) => {
+      await worker.close();
+      await coordinator.close();
+      throw error;
+    });
     return {
       worker,
       coordinator,

@@ -441,8 +441,6 @@ export class Worker {
     for (const route of this.#routes.values()) {
       await route.writer.discardRound();
       route.changes = 0;
-      // Keys of partitions that moved here were written by another worker: re-read them.
-      if (route.writer instanceof UpsertTableWriter) await route.writer.rebuildIndex();
     }
     this.#lastMessage.clear();
     this.#deadLetters = [];
@@ -471,7 +469,57 @@ export class Worker {
         }
       }
     }
+    // Keys of partitions that moved here were written by their previous owner, whose last rounds may
+    // be published but not yet in the tables (its coordinator slow, frozen or dead): wait for them, then
+    // re-read the keys. An index without them would insert a second row instead of replacing theirs.
+    await this.#awaitPublishedRounds();
+    for (const route of this.#routes.values()) {
+      if (route.writer instanceof UpsertTableWriter) await route.writer.rebuildIndex();
+    }
     this.#stateJoins = joins;
+    this.#log(
+      `worker ${this.id}: reading ${this.#startOffsets.size} partitions from their committed offsets (rebalance ${this.stats.resets})`,
+    );
+  }
+
+  /**
+   * Waits until the coordinator has handled every control event published so far: its group's
+   * committed control-topic offset (advanced only after the tables are committed) reaches the end of
+   * the control topic as it is now. A coordinator commits a round within its commit timeout even
+   * while this worker does not answer, so this takes a round or two.
+   */
+  async #awaitPublishedRounds(): Promise<void> {
+    const controlTopic = this.#options.controlTopic;
+    const ends = await this.#consumer.listOffsets({
+      topics: [controlTopic],
+      timestamp: ListOffsetTimestamps.LATEST,
+    });
+    const end = ends.get(controlTopic)?.[0] ?? 0n;
+    if (end <= 0n) return;
+    const started = Date.now();
+    let logged = started;
+    for (;;) {
+      if (this.#closed) {
+        throw new SinkError("KAFKA_FAILED", `worker ${this.id} closed while waiting for the coordinator`);
+      }
+      const groups = await this.#admin.listConsumerGroupOffsets({
+        groups: [
+          {
+            groupId: `${this.#options.sinkId}-coordinator`,
+            topics: [{ name: controlTopic, partitionIndexes: [0] }],
+          },
+        ],
+      });
+      const committed = groups[0]?.topics[0]?.partitions[0]?.committedOffset ?? -1n;
+      if (committed >= end) return;
+      if (Date.now() - logged > 10_000) {
+        logged = Date.now();
+        this.#log(
+          `worker ${this.id}: waiting ${Math.round((logged - started) / 1000)} s for the coordinator to commit rounds published before the rebalance (control offset ${committed} of ${end})`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 
   /**
@@ -589,6 +637,14 @@ export class Worker {
       );
     }
     this.#fencedPublications = 0;
+    const files = events.reduce(
+      (n, e) => n + (e.type === "data-written" ? e.dataFiles.length + e.deleteFiles.length : 0),
+      0,
+    );
+    if (files > 0 || this.#deadLetters.length > 0)
+      this.#log(
+        `worker ${this.id}: round ${round.slice(0, 8)} published ${files} files of ${touched.length} tables${this.#deadLetters.length > 0 ? `, ${this.#deadLetters.length} dead letters` : ""}`,
+      );
     this.#lastMessage.clear();
     this.#deadLetters = [];
     this.stats.published++;

@@ -1,0 +1,410 @@
+// Exactly-once under faults, end to end: PostgreSQL → `floe capture` (process) → a Kafka broker of the
+// test's own → two sink worker processes (consumer group + elected coordinator) → `floe serve`. While a
+// workload of multi-table transactions, updates, deletes and primary-key changes runs, a seeded chaos
+// loop kill -9s a worker, the elected coordinator, the capture and the broker, and freezes the
+// coordinator (SIGSTOP) past its session timeout so a new one is elected before the old one wakes up as
+// a zombie. A supervisor restarts whatever exited, as a deployment would. Afterwards every table must
+// equal PostgreSQL row for row (nothing lost, nothing duplicated) and no table may hold a commit of an
+// older coordinator epoch after a newer one (a zombie's late commit is rejected).
+//
+// FLOE_CHAOS_SEED=<n> replays a run's choice of faults; the seed is printed as a test diagnostic.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type TestContext, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Admin } from "@platformatic/kafka";
+import pg from "pg";
+import { isPortOpen } from "../../scripts/services/common.ts";
+import type { Catalog } from "../../src/catalog/catalog.ts";
+import { closeCatalog, openRestCatalog } from "../../src/cli/dump.ts";
+import { readTable } from "../../src/iceberg/reader.ts";
+import { startServer } from "../../src/server/server.ts";
+import { normaliseRows, type Row } from "../helpers/rows.ts";
+import { createTestDatabase, defer, uniqueName } from "../helpers/services.ts";
+
+const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+const SERVICES = fileURLToPath(new URL("../../scripts/services.ts", import.meta.url));
+const SINK_WORKER = fileURLToPath(new URL("../fixtures/sink-worker.ts", import.meta.url));
+
+const TABLES = {
+  customers: "select id::text as id, name, balance::text as balance from customers",
+  orders: "select id::text as id, customer_id::text as customer_id, total::text as total, note from orders",
+} as const;
+
+/** mulberry32: a small seeded PRNG, so a failing run's faults can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A child process the test keeps running: restarted a second after it exits, until stopped. */
+class Supervised {
+  child: ChildProcess | undefined;
+  readonly lines: string[] = [];
+  starts = 0;
+  #stopping = false;
+
+  constructor(
+    readonly name: string,
+    readonly argv: () => string[],
+  ) {}
+
+  start(): void {
+    this.starts++;
+    const child = spawn(process.execPath, ["--import", "tsx", ...this.argv()], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    });
+    this.child = child;
+    let partial = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      const text = partial + chunk.toString();
+      const parts = text.split("\n");
+      partial = parts.pop() ?? "";
+      for (const line of parts) this.lines.push(`${this.name}#${this.starts}: ${line}`);
+      if (this.lines.length > 4000) this.lines.splice(0, this.lines.length - 4000);
+    });
+    child.once("exit", (code, signal) => {
+      this.lines.push(`${this.name}#${this.starts}: exited (${code ?? signal})`);
+      if (this.child === child) this.child = undefined;
+      if (!this.#stopping) setTimeout(() => !this.#stopping && !this.child && this.start(), 1000);
+    });
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  /** The last `coordinator: elected, epoch N` of the current process, if it was elected. */
+  electedEpoch(): number | undefined {
+    const prefix = `${this.name}#${this.starts}: `;
+    for (let i = this.lines.length - 1; i >= 0; i--) {
+      const line = this.lines[i]!;
+      if (!line.startsWith(prefix)) break;
+      const match = /coordinator: elected, epoch (\d+)/.exec(line);
+      if (match) return Number(match[1]);
+      if (line.includes("stands down")) return undefined;
+    }
+    return undefined;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const child = this.child;
+    if (!child) return;
+    const exited = once(child, "exit");
+    child.kill("SIGCONT");
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** A single-node KRaft broker of this test's own (so killing it disturbs no other test). */
+class Broker {
+  readonly stateDir = mkdtempSync(join(tmpdir(), "floe-chaos-kafka-"));
+  constructor(readonly port: number) {}
+
+  get brokers(): string[] {
+    return [`127.0.0.1:${this.port}`];
+  }
+
+  #services(command: "up" | "down"): void {
+    const result = spawnSync(process.execPath, ["--import", "tsx", SERVICES, command, "kafka"], {
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        FLOE_STATE_DIR: this.stateDir,
+        FLOE_KAFKA_PORT: String(this.port),
+        FLOE_KAFKA_BROKERS: "",
+      },
+    });
+    if (result.status !== 0) throw new Error(`services ${command} kafka failed: ${result.stderr}`);
+  }
+
+  up(): void {
+    this.#services("up");
+  }
+
+  kill9(): void {
+    const pid = Number(readFileSync(join(this.stateDir, "kafka", "kafka.pid"), "utf8").trim());
+    process.kill(pid, "SIGKILL");
+  }
+
+  down(): void {
+    try {
+      this.#services("down");
+    } finally {
+      rmSync(this.stateDir, { recursive: true, force: true });
+    }
+  }
+}
+
+async function freePortPair(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 30_000 + Math.floor(Math.random() * 10_000) * 2;
+    if (!(await isPortOpen(port)) && !(await isPortOpen(port + 1))) return port;
+  }
+  throw new Error("no free port pair for the test's Kafka broker");
+}
+
+async function icebergRows(catalog: Catalog, table: string): Promise<Row[] | undefined> {
+  const identifier = { namespace: ["shop"], name: table };
+  if (!(await catalog.tableExists(identifier))) return undefined;
+  return normaliseRows(await readTable(await catalog.loadTable(identifier)));
+}
+
+async function waitForEquality(sql: pg.Client, catalog: Catalog, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let mismatch = "";
+    for (const [table, query] of Object.entries(TABLES)) {
+      const expected = normaliseRows((await sql.query(query)).rows as Row[]);
+      try {
+        assert.deepEqual(await icebergRows(catalog, table), expected, table);
+      } catch (error) {
+        mismatch = (error as Error).message;
+        break;
+      }
+    }
+    if (!mismatch) return;
+    if (Date.now() > deadline) throw new Error(`Iceberg never caught up with PostgreSQL:\n${mismatch}`);
+    await sleep(1000);
+  }
+}
+
+/** Multi-table transactions, updates, deletes and primary-key changes until stopped. */
+function startWorkload(url: string) {
+  let stopped = false;
+  let transactions = 0;
+  const done = (async () => {
+    const sql = new pg.Client({ connectionString: url });
+    await sql.connect();
+    try {
+      let nextOrder = 1000;
+      for (let i = 0; !stopped; i++) {
+        const c = 1 + ((i * 7) % 50);
+        await sql.query("begin");
+        await sql.query("update customers set balance = balance + 1, name = name || '+' where id = $1", [c]);
+        await sql.query("insert into orders values ($1, $2, $3, $4)", [nextOrder, c, i + 0.5, `round ${i}`]);
+        await sql.query("update orders set total = total + 10 where id = $1", [1 + (i % 100)]);
+        await sql.query("commit");
+        if (i % 5 === 0) await sql.query("delete from orders where id = $1", [nextOrder - 3]);
+        if (i % 9 === 0)
+          await sql.query("update orders set id = id + 100000 where id = $1", [1 + ((i * 3) % 100)]);
+        if (i % 11 === 0) await sql.query("insert into customers values ($1, 'new', 0)", [1000 + i]);
+        nextOrder++;
+        transactions++;
+        await sleep(25);
+      }
+    } finally {
+      await sql.end();
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await done;
+    },
+    done,
+    count: () => transactions,
+  };
+}
+
+test("exactly-once under kill -9 of workers, the coordinator, the capture and the broker, and a zombie coordinator", {
+  timeout: 600_000,
+}, async (t: TestContext) => {
+  const seed = Number(process.env.FLOE_CHAOS_SEED ?? Date.now() % 1_000_000);
+  t.diagnostic(`chaos seed ${seed} (FLOE_CHAOS_SEED=${seed} replays it)`);
+  const rand = random(seed);
+
+  const broker = new Broker(await freePortPair());
+  defer(t, () => broker.down());
+  broker.up();
+
+  const dataDir = mkdtempSync(join(tmpdir(), "floe-chaos-serve-"));
+  defer(t, () => rmSync(dataDir, { recursive: true, force: true }));
+  const server = await startServer({
+    dataDir,
+    host: "127.0.0.1",
+    port: 0,
+    logger: false,
+    maintenanceIntervalMs: 0,
+    auth: { anonymous: true },
+  });
+  defer(t, () => server.close());
+  const catalogUrl = server.url;
+  const bucket = "lake";
+  await server.buckets.create(bucket);
+  const catalog = await openRestCatalog(catalogUrl, bucket);
+  defer(t, () => closeCatalog(catalog));
+
+  const pgUrl = await createTestDatabase(t);
+  const sql = new pg.Client({ connectionString: pgUrl });
+  await sql.connect();
+  defer(t, () => sql.end());
+  await sql.query(`
+    create table customers (id integer primary key, name text not null, balance numeric(12,2));
+    create table orders (id bigint primary key, customer_id integer, total numeric(10,2), note text);
+    insert into customers select i, 'c' || i, i * 1.5 from generate_series(1, 50) i;
+    insert into orders select i, i % 50 + 1, i * 2.25, null from generate_series(1, 100) i;
+  `);
+
+  const prefix = uniqueName("chaos").replace(/[^a-z0-9_]/gi, "_");
+  const topics = ["customers", "orders"].map((table) => `${prefix}.public.${table}`);
+  const admin = new Admin({ clientId: "floe-chaos-admin", bootstrapBrokers: broker.brokers });
+  await admin.createTopics({ topics, partitions: 3, replicas: 1 });
+  await admin.close();
+
+  const slot = uniqueName("floe_chaos").replace(/[^a-z0-9_]/gi, "_");
+  const processes: Supervised[] = [];
+  defer(t, async () => {
+    for (const p of processes) await p.stop();
+    await sql
+      .query(
+        "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active",
+        [slot],
+      )
+      .catch(() => {});
+  });
+  const capture = new Supervised("capture", () => [
+    MAIN,
+    "capture",
+    "--pg",
+    pgUrl,
+    "--brokers",
+    broker.brokers.join(","),
+    "--topic-prefix",
+    prefix,
+    "--slot",
+    slot,
+    "--publication",
+    slot,
+    "--partitions",
+    "3",
+    "--log-interval",
+    "5",
+  ]);
+  const sinkId = uniqueName("chaos-sink");
+  const worker = (id: string) =>
+    new Supervised(id, () => [
+      SINK_WORKER,
+      JSON.stringify({
+        sinkId,
+        brokers: broker.brokers,
+        topics,
+        controlTopic: `${prefix}.control`,
+        catalog: catalogUrl,
+        bucket,
+        namespace: ["shop"],
+        commitIntervalMs: 500,
+      }),
+    ]);
+  const workers = [worker("w1"), worker("w2")];
+  processes.push(capture, ...workers);
+  for (const p of processes) p.start();
+  const debug = () => processes.flatMap((p) => p.lines.slice(-60)).join("\n");
+  // Every process's log, time-ordered, for a failure's post-mortem.
+  const logFile = join(tmpdir(), `floe-chaos-${seed}.log`);
+  defer(t, () => {
+    const lines = processes.flatMap((p) => p.lines);
+    const time = (line: string) => /\d{4}-\d\d-\d\dT[\d:.]+Z/.exec(line)?.[0] ?? "";
+    writeFileSync(logFile, `${lines.sort((a, b) => time(a).localeCompare(time(b))).join("\n")}\n`);
+    t.diagnostic(`process logs: ${logFile}`);
+  });
+
+  const workload = startWorkload(pgUrl);
+  defer(t, () => workload.stop());
+  const faults: string[] = [];
+  // Every kind of fault at least once, in a seeded order, ~10-15 s apart: each kill costs the groups a
+  // session timeout (10 s) before the partitions move, so closer faults would only measure that.
+  const plan = ["worker", "coordinator", "capture", "broker", "zombie", "worker", "coordinator", "capture"];
+  for (let i = plan.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [plan[i], plan[j]] = [plan[j]!, plan[i]!];
+  }
+  if (process.env.FLOE_CHAOS_DRY === "1") plan.length = 0; // the same run without faults, as a baseline
+  await sleep(8000);
+  for (const fault of plan) {
+    const leader = workers.find((w) => w.running && w.electedEpoch() !== undefined);
+    const at = new Date().toISOString();
+    if (fault === "broker") {
+      faults.push(`${at} kill -9 broker`);
+      broker.kill9();
+      await sleep(1000);
+      broker.up();
+    } else if (fault === "capture") {
+      faults.push(`${at} kill -9 capture`);
+      capture.signal("SIGKILL");
+    } else if (fault === "zombie" && leader) {
+      // Frozen past its session timeout: the group elects a new coordinator; then the old one wakes
+      // up still believing it leads, with whatever round it had in flight.
+      faults.push(`${at} SIGSTOP coordinator ${leader.name} (epoch ${leader.electedEpoch()}) for 15 s`);
+      leader.signal("SIGSTOP");
+      await sleep(15_000);
+      leader.signal("SIGCONT");
+    } else if (fault === "coordinator" && leader) {
+      faults.push(`${at} kill -9 coordinator ${leader.name}`);
+      leader.signal("SIGKILL");
+    } else {
+      const victim = workers[Math.floor(rand() * workers.length)]!;
+      faults.push(`${at} kill -9 worker ${victim.name}`);
+      victim.signal("SIGKILL");
+    }
+    await sleep(10_000 + rand() * 5000);
+  }
+  await workload.stop();
+  t.diagnostic(`${workload.count()} workload transactions; faults: ${faults.join(", ")}`);
+
+  await waitForEquality(sql, catalog, 240_000).catch((error: unknown) => {
+    throw new Error(`${(error as Error).message}\nfaults: ${faults.join(", ")}\n${debug()}`);
+  });
+
+  // No zombie commit: along each table's history the sink's epochs never go down.
+  for (const name of Object.keys(TABLES)) {
+    const table = await catalog.loadTable({ namespace: ["shop"], name });
+    const history = table.metadata.snapshots
+      .slice()
+      .sort((a, b) => Number(a.sequenceNumber - b.sequenceNumber))
+      .map(
+        (s) =>
+          `${s.summary.operation}:${s.summary["floe.sink.id"] === sinkId ? s.summary["floe.sink.epoch"] : "-"}`,
+      );
+    const epochs = table.metadata.snapshots
+      .filter((s) => s.summary["floe.sink.id"] === sinkId)
+      .sort((a, b) => Number(a.sequenceNumber - b.sequenceNumber))
+      .map((s) => Number(s.summary["floe.sink.epoch"]));
+    const context = `${name} history ${history.join(" ")}\nfaults: ${faults.join(", ")}\n${debug()}`;
+    for (let i = 1; i < epochs.length; i++) {
+      assert.ok(
+        epochs[i]! >= epochs[i - 1]!,
+        `epoch ${epochs[i]} committed after ${epochs[i - 1]}: ${context}`,
+      );
+    }
+    assert.ok(epochs.length >= 2, `${epochs.length} sink commits: ${context}`);
+    t.diagnostic(`${name}: ${epochs.length} sink commits, epochs ${epochs[0]} … ${epochs.at(-1)}`);
+  }
+  const fenced = processes
+    .flatMap((p) => p.lines)
+    .filter((line) => /stands down|COORDINATOR_FENCED/.test(line));
+  t.diagnostic(
+    `restarts: ${processes.map((p) => `${p.name} ${p.starts - 1}`).join(", ")}; fenced coordinator lines: ${fenced.length}`,
+  );
+});
