@@ -650,10 +650,15 @@ export class Worker {
     this.stats.published++;
     const waited = events.filter((e) => e.type === "data-written");
     if (waited.length > 0) {
+      // From here the round's files belong to the coordinators: published, they are committed by this
+      // one or a successor even if this worker stops, so they must never be deleted by it.
       const snapshots = await this.#awaitCommit(
         round,
         touched.map((r) => r.identifier),
-      );
+      ).catch(async (error: unknown) => {
+        for (const route of touched) await route.writer.discardRound({ deleteFiles: false });
+        throw error;
+      });
       for (const route of touched) {
         const snapshotId = snapshots.get(tableKey(route.identifier));
         if (snapshotId === undefined) continue;
@@ -680,8 +685,6 @@ export class Worker {
           new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000)),
         ]);
         if (result) return result;
-        if (this.#closed)
-          throw new SinkError("KAFKA_FAILED", `worker ${this.id} closed while round ${round} was committing`);
         const found = new Map<string, bigint>();
         for (const identifier of tables) {
           const table = await this.#options.catalog.loadTable(identifier);
@@ -696,6 +699,8 @@ export class Worker {
           }
         }
         if (found.size === tables.length) return found;
+        if (this.#closed)
+          throw new SinkError("KAFKA_FAILED", `worker ${this.id} closed while round ${round} was committing`);
       }
     } finally {
       this.#commitWaiters.delete(round);
