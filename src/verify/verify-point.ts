@@ -132,8 +132,9 @@ export async function openVerifyPoint(options: VerifyPointOptions): Promise<Veri
   const typeOptions = options.typeOptions ?? DEFAULT_TYPE_OPTIONS;
   const sourceName = formatSourceTable(source);
   const qualified = `${quoteIdent(source.schema)}.${quoteIdent(source.table)}`;
-  const suffix = randomBytes(6).toString("hex");
-  const slotName = `floe_verify_${suffix}`;
+  // The creation time in the name lets a later verify tell a killed run's publication from a live one.
+  const suffix = `${Math.floor(Date.now() / 1000).toString(36)}_${randomBytes(6).toString("hex")}`;
+  const slotName = `${VERIFY_PREFIX}${suffix}`;
   const cleanups: Array<() => Promise<void>> = [];
   const close = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
@@ -175,6 +176,7 @@ export async function openVerifyPoint(options: VerifyPointOptions): Promise<Veri
           `publication ${JSON.stringify(publicationName)} does not exist or does not publish ${sourceName}; leave --publication out to let verify create a temporary one`,
         );
     } else {
+      await dropStalePublications(sql);
       publicationName = slotName;
       const name = publicationName;
       try {
@@ -325,6 +327,37 @@ async function connectOrExplain(client: pg.Client, url: string): Promise<void> {
 }
 
 /** A temporary slot goes with its connection; make sure the walsender has let go of it. */
+const VERIFY_PREFIX = "floe_verify_";
+/** A publication of a verify whose slot is gone for this long was left by a killed run. */
+export const STALE_VERIFY_PUBLICATION_MS = 60 * 60 * 1000;
+
+/**
+ * Drops publications that killed verify runs left behind: named `floe_verify_<created, base36 s>_<hex>`,
+ * created more than an hour ago, with no replication slot of the same name (a running verify holds its
+ * temporary slot from a few seconds after creating the publication until it drops both). Names
+ * without a creation time (verify before 0.1) are left alone. Best effort: a role that cannot drop
+ * them only leaves them.
+ */
+export async function dropStalePublications(sql: pg.Client, now = Date.now()): Promise<string[]> {
+  const { rows } = await sql.query<{ pubname: string }>(
+    `select p.pubname from pg_publication p
+      where p.pubname ~ '^floe_verify_[0-9a-z]+_[0-9a-f]{12}$'
+        and not exists (select 1 from pg_replication_slots s where s.slot_name = p.pubname)`,
+  );
+  const dropped: string[] = [];
+  for (const { pubname } of rows) {
+    const created = Number.parseInt(pubname.slice(VERIFY_PREFIX.length).split("_")[0] ?? "", 36) * 1000;
+    if (!Number.isFinite(created) || now - created < STALE_VERIFY_PUBLICATION_MS) continue;
+    try {
+      await sql.query(`drop publication if exists ${quoteIdent(pubname)}`);
+      dropped.push(pubname);
+    } catch {
+      // Not ours to drop (another owner): leave it.
+    }
+  }
+  return dropped;
+}
+
 async function waitForSlotGone(sql: pg.Client, slotName: string): Promise<void> {
   for (let attempt = 0; attempt < 40; attempt++) {
     const { rows } = await sql.query<{ active_pid: string | null }>(

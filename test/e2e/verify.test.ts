@@ -356,6 +356,33 @@ test("floe verify: equal under a live workload, differences found, multisets, ti
     assert.equal(different.differences[0]!.rows, 1);
   });
 
+  await t.test(
+    "publications left behind by killed verify runs are dropped; a running one's are not",
+    async () => {
+      const created = (msAgo: number) => Math.floor((Date.now() - msAgo) / 1000).toString(36);
+      const stale = `floe_verify_${created(2 * 3600_000)}_0123456789ab`;
+      const young = `floe_verify_${created(60_000)}_0123456789ab`;
+      const legacy = "floe_verify_0123456789ab"; // no creation time: never guessed at
+      for (const name of [stale, young, legacy])
+        await sql.query(`create publication ${name} for table typed`);
+      const names = async () =>
+        (
+          await sql.query<{ pubname: string }>(
+            "select pubname from pg_publication where pubname like 'floe_verify%'",
+          )
+        ).rows
+          .map((r) => r.pubname)
+          .sort();
+      try {
+        // (The table still differs from the previous step; equality does not matter here.)
+        await verifyTable(base());
+        assert.deepEqual(await names(), [legacy, young].sort(), "the stale one is gone, verify's own too");
+      } finally {
+        for (const name of [stale, young, legacy]) await sql.query(`drop publication if exists ${name}`);
+      }
+    },
+  );
+
   await t.test("bad identifiers are refused, and reach no SQL", async () => {
     await assert.rejects(verifyTable(base({ sourceTable: 'typed"; drop table typed; --' })), {
       code: "IDENTIFIER_INVALID",
