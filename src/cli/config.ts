@@ -168,7 +168,7 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
   node[parts.at(-1) as string] = value;
 }
 
-function readConfigFile(path: string): Record<string, unknown> {
+export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, "utf8");

@@ -8,6 +8,7 @@ import { Command, CommanderError } from "commander";
 import { describeError } from "../errors.ts";
 import { registerBucket } from "./bucket.ts";
 import { captureCommand } from "./capture.ts";
+import { applyConfigFile, configFileOption } from "./client-config.ts";
 import { CliError } from "./config.ts";
 import { dumpCommand, openRestCatalog } from "./dump.ts";
 import { maintainCommand } from "./maintain.ts";
@@ -31,18 +32,19 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServe(program);
   registerBucket(program);
-  program.addCommand(dumpCommand({ openCatalog: openRestCatalog }));
-  program.addCommand(queryCommand({ openCatalog: openRestCatalog }));
-  program.addCommand(maintainCommand({ openCatalog: openRestCatalog }));
-  program.addCommand(replicateCommand({ openCatalog: openRestCatalog }));
+  program.addCommand(configFileOption(dumpCommand({ openCatalog: openRestCatalog })));
+  program.addCommand(configFileOption(queryCommand({ openCatalog: openRestCatalog })));
+  program.addCommand(configFileOption(maintainCommand({ openCatalog: openRestCatalog })));
+  program.addCommand(configFileOption(replicateCommand({ openCatalog: openRestCatalog })));
   program.addCommand(captureCommand());
-  program.addCommand(verifyCommand({ openCatalog: openRestCatalog }));
+  program.addCommand(configFileOption(verifyCommand({ openCatalog: openRestCatalog })));
   return program;
 }
 
 export async function run(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    applyConfigFile(program, argv);
     await program.parseAsync(argv, { from: "user" });
     if (argv.length === 0) program.outputHelp();
     return exitCodes.ok;
