@@ -22,8 +22,10 @@
  */
 import { randomUUID } from "node:crypto";
 import {
+  Admin,
   Consumer,
   FetchIsolationLevels,
+  ListOffsetTimestamps,
   type Message,
   type MessagesStream,
   MessagesStreamFallbackModes,
@@ -79,7 +81,12 @@ export class Coordinator {
   readonly #options: CoordinatorOptions;
   readonly #consumer: Consumer<string, string, string, string>;
   readonly #producer: Producer<string, string, string, string>;
+  readonly #admin: Admin;
   #stream: MessagesStream<string, string, string, string> | undefined;
+  /** Epoch changes seen; messages of a stream opened before the latest one are ignored. */
+  #generation = 0;
+  #streamGeneration = -1;
+  #reopening: Promise<void> = Promise.resolve();
   /** Set while this process holds partition 0 of the control topic. */
   #epoch: number | undefined;
   #pending: PendingFiles[] = [];
@@ -108,6 +115,7 @@ export class Coordinator {
       heartbeatInterval: 1_000,
       rebalanceTimeout: 15_000,
     });
+    this.#admin = new Admin({ clientId: `${clientId}-coordinator-admin`, bootstrapBrokers: options.brokers });
     this.#producer = new Producer({
       clientId: `${clientId}-coordinator-producer`,
       bootstrapBrokers: options.brokers,
@@ -132,24 +140,80 @@ export class Coordinator {
       );
       const epoch = mine ? this.#consumer.generationId : undefined;
       if (epoch !== this.#epoch) {
-        // A new generation: what was heard under the old one is re-read from the committed offset.
+        // A new generation: what was heard under the old one is re-read from the committed offset,
+        // by a fresh stream positioned there (rewinding the old one raced with its in-flight fetches,
+        // which could skip a round's data-written events for good).
         this.#pending = [];
         this.#answered.clear();
         this.#lastMessage = undefined;
+        this.#generation++;
+        if (epoch !== undefined && this.#stream) this.#scheduleReopen();
       }
       this.#epoch = epoch;
       this.stats.epoch = epoch;
       if (epoch !== undefined) this.#options.log(`coordinator: elected, epoch ${epoch}`);
     });
-    this.#stream = await this.#consumer.consume({
+    const first = await this.#consumer.consume({
       topics: [this.#options.controlTopic],
       mode: MessagesStreamModes.COMMITTED,
       fallbackMode: MessagesStreamFallbackModes.EARLIEST,
       autocommit: false,
     });
-    this.#stream.on("data", (message: Message<string, string, string, string>) => this.#onMessage(message));
-    this.#stream.on("error", (error: unknown) => this.#fail(error));
+    // Created after the join, so positioned at the committed offset already.
+    this.#attach(first, this.#generation);
     this.#schedule();
+  }
+
+  #attach(stream: MessagesStream<string, string, string, string>, generation: number): void {
+    const previous = this.#stream;
+    this.#stream = stream;
+    this.#streamGeneration = generation;
+    stream.on("data", (message: Message<string, string, string, string>) =>
+      this.#onMessage(message, generation),
+    );
+    stream.on("error", (error: unknown) => this.#fail(error));
+    if (previous) {
+      previous.removeAllListeners("data");
+      previous.removeAllListeners("error");
+      previous.on("error", () => {});
+      previous.close().catch(() => {});
+    }
+  }
+
+  /** Replaces the control stream with one that starts at the group's committed offset. */
+  #scheduleReopen(): void {
+    this.#reopening = this.#reopening
+      .then(async () => {
+        const generation = this.#generation;
+        if (this.#closed || this.#streamGeneration === generation) return;
+        const topic = this.#options.controlTopic;
+        const groups = await this.#admin.listConsumerGroupOffsets({
+          groups: [
+            {
+              groupId: `${this.#options.sinkId}-coordinator`,
+              topics: [{ name: topic, partitionIndexes: [0] }],
+            },
+          ],
+        });
+        let offset = groups[0]?.topics[0]?.partitions[0]?.committedOffset ?? -1n;
+        if (offset < 0n) {
+          const earliest = await this.#consumer.listOffsets({
+            topics: [topic],
+            timestamp: ListOffsetTimestamps.EARLIEST,
+          });
+          offset = earliest.get(topic)?.[0] ?? 0n;
+        }
+        if (this.#closed || this.#generation !== generation) return; // a newer election reopens again
+        const stream = await this.#consumer.consume({
+          topics: [topic],
+          mode: MessagesStreamModes.MANUAL,
+          fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+          offsets: [{ topic, partition: 0, offset }],
+          autocommit: false,
+        });
+        this.#attach(stream, generation);
+      })
+      .catch((error: unknown) => this.#fail(error));
   }
 
   #schedule(): void {
@@ -174,7 +238,8 @@ export class Coordinator {
     this.#options.log(`coordinator: control stream failed: ${(error as Error).message}`);
   }
 
-  #onMessage(message: Message<string, string, string, string>): void {
+  #onMessage(message: Message<string, string, string, string>, generation: number): void {
+    if (generation !== this.#generation) return; // a stream from before the latest election
     if (message.key !== this.#options.sinkId || this.#epoch === undefined) return;
     const event = decodeControlEvent(
       message.value,
@@ -197,6 +262,8 @@ export class Coordinator {
   async #tick(): Promise<void> {
     const epoch = this.#epoch;
     if (epoch === undefined) return;
+    // Until the stream of this election is in place, what was heard is incomplete.
+    if (this.#streamGeneration !== this.#generation) return;
     // Files published before this round (a previous coordinator's rounds, answers that came after a
     // round's timeout) are committed at once: workers that took over partitions wait for them.
     if (this.#pending.length > 0) await this.commitPending(epoch);
@@ -241,7 +308,9 @@ export class Coordinator {
 
   /** Commits every pending data-written event above its table's watermark, all tables at once. */
   async commitPending(epoch: number): Promise<CommitResult[]> {
-    const pending = this.#pending;
+    // A copy: events that arrive while this commit awaits stay pending for the next one (with the
+    // array itself, the filter below dropped them uncommitted while a later watermark passed them).
+    const pending = [...this.#pending];
     const last = this.#lastMessage;
     if (pending.length === 0) {
       if (last) await last.commit();
@@ -378,9 +447,11 @@ export class Coordinator {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     await this.#running.catch(() => {});
+    await this.#reopening.catch(() => {});
     await quietly(() => this.#stream?.close());
     await quietly(() => this.#consumer.close(true));
     await quietly(() => this.#producer.close());
+    await quietly(() => this.#admin.close());
   }
 }
 
