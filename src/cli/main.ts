@@ -15,6 +15,7 @@ import { maintainCommand } from "./maintain.ts";
 import { queryCommand } from "./query.ts";
 import { replicateCommand } from "./replicate.ts";
 import { registerServe } from "./serve.ts";
+import { sinkCommand } from "./sink.ts";
 import { isDifferences, verifyCommand } from "./verify.ts";
 
 export const exitCodes = { ok: 0, failure: 1, usage: 2, differences: 3 } as const;
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   program.addCommand(configFileOption(maintainCommand({ openCatalog: openRestCatalog })));
   program.addCommand(configFileOption(replicateCommand({ openCatalog: openRestCatalog })));
   program.addCommand(captureCommand());
+  program.addCommand(sinkCommand({ openCatalog: openRestCatalog }));
   program.addCommand(configFileOption(verifyCommand({ openCatalog: openRestCatalog })));
   return program;
 }
