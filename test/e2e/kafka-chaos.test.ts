@@ -1,5 +1,5 @@
 // Exactly-once under faults, end to end: PostgreSQL → `floe capture` (process) → a Kafka broker of the
-// test's own → two sink worker processes (consumer group + elected coordinator) → `floe serve`. While a
+// test's own → two `floe sink` processes (consumer group + elected coordinator) → `floe serve`. While a
 // workload of multi-table transactions, updates, deletes and primary-key changes runs, a seeded chaos
 // loop kill -9s a worker, the elected coordinator, the capture and the broker, and freezes the
 // coordinator (SIGSTOP) past its session timeout so a new one is elected before the old one wakes up as
@@ -28,7 +28,6 @@ import { createTestDatabase, defer, uniqueName } from "../helpers/services.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const SERVICES = fileURLToPath(new URL("../../scripts/services.ts", import.meta.url));
-const SINK_WORKER = fileURLToPath(new URL("../fixtures/sink-worker.ts", import.meta.url));
 
 const TABLES = {
   customers: "select id::text as id, name, balance::text as balance from customers",
@@ -303,19 +302,27 @@ test("exactly-once under kill -9 of workers, the coordinator, the capture and th
     "5",
   ]);
   const sinkId = uniqueName("chaos-sink");
+  // `floe sink` processes; each start is a new worker id (and transactional id), as in production.
   const worker = (id: string) =>
     new Supervised(id, () => [
-      SINK_WORKER,
-      JSON.stringify({
-        sinkId,
-        brokers: broker.brokers,
-        topics,
-        controlTopic: `${prefix}.control`,
-        catalog: catalogUrl,
-        bucket,
-        namespace: ["shop"],
-        commitIntervalMs: 500,
-      }),
+      MAIN,
+      "sink",
+      "--brokers",
+      broker.brokers.join(","),
+      "--sink-id",
+      sinkId,
+      "--topics",
+      topics.join(","),
+      "--control-topic",
+      `${prefix}.control`,
+      "--catalog",
+      catalogUrl,
+      "--bucket",
+      bucket,
+      "--namespace",
+      "shop",
+      "--commit-interval-ms",
+      "500",
     ]);
   const workers = [worker("w1"), worker("w2")];
   processes.push(capture, ...workers);
