@@ -180,7 +180,7 @@ async function pipeline(t: TestContext, mode: "upsert" | "changelog" = "upsert")
     }
   };
 
-  return { sql, catalog, sinkId, logs, sinks, start, workload };
+  return { sql, catalog, sinkId, logs, sinks, start, workload, producer, topics };
 }
 
 test("floe sink: mixed workload, sink stopped and restarted mid-stream; every table equals PostgreSQL", {
@@ -349,5 +349,41 @@ test("closing a worker right after the coordinator committed its round keeps the
     const missing = files.filter((f) => !existsSync(localPathOf(f)));
     assert.deepEqual(missing, [], `${name}: the committed snapshot references deleted files`);
     assert.ok((await readTable(table)).length > 0, name);
+  }
+});
+
+test("records without Connect schemas (schemas.enable=false) decode by the existing table's schema", {
+  timeout: 120_000,
+}, async (t) => {
+  const { sql, catalog, start, workload, producer, topics } = await pipeline(t);
+  await start("w1");
+  await workload(3);
+  await waitForEquality(sql, catalog);
+  const now = Date.now();
+  await producer.send({
+    messages: [
+      {
+        topic: topics[0]!,
+        key: JSON.stringify({ id: 5000 }),
+        value: JSON.stringify({
+          before: null,
+          after: { id: 5000, name: "schemaless", balance: null },
+          source: { connector: "postgresql", ts_ms: now, schema: "public", table: "customers" },
+          op: "c",
+          ts_ms: now,
+        }),
+      },
+    ],
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const rows = (await icebergRows(catalog, "customers")) ?? [];
+    const row = rows.find((r) => r.id === "5000");
+    if (row) {
+      assert.deepEqual(row, { id: "5000", name: "schemaless", balance: null });
+      break;
+    }
+    if (Date.now() > deadline) throw new Error("the schemaless record never reached the table");
+    await new Promise((resolve) => setTimeout(resolve, 300));
   }
 });

@@ -320,6 +320,7 @@ export class DebeziumDecoder {
         "SCHEMA_MISSING",
         record,
         `the event for ${table.schema}.${table.table} carries no Connect schema (JsonConverter schemas.enable=false) and the sink has no table to read it by; set key.converter.schemas.enable=true and value.converter.schemas.enable=true on the source connector, or create the Iceberg table first`,
+        { source: table },
       );
     const fromSchema = rowSchema !== undefined;
 

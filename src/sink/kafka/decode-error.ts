@@ -30,18 +30,21 @@ export class DecodeError extends FloeError<DecodeErrorCode> {
   readonly offset: string;
   /** The column (dotted path for nested values) at fault, when the problem is one value. */
   readonly column: string | undefined;
+  /** SCHEMA_MISSING: the source table, so the caller can decode again by its Iceberg table's schema. */
+  readonly source: { schema: string; table: string } | undefined;
 
   constructor(
     code: DecodeErrorCode,
     at: RecordLocation,
     problem: string,
-    options?: { column?: string; cause?: unknown },
+    options?: { column?: string; cause?: unknown; source?: { schema: string; table: string } },
   ) {
     super(code, `${describeLocation(at)}: ${problem}`, options);
     this.topic = at.topic;
     this.partition = at.partition;
     this.offset = String(at.offset);
     this.column = options?.column;
+    this.source = options?.source;
   }
 }
 

@@ -30,7 +30,8 @@ import {
   stringDeserializers,
 } from "@platformatic/kafka";
 import type { Catalog, Namespace, TableIdentifier } from "../../catalog/catalog.ts";
-import { ancestorsOf, snapshotForRef } from "../../iceberg/table-metadata.ts";
+import type { Schema } from "../../iceberg/schema.ts";
+import { ancestorsOf, currentSchema, snapshotForRef } from "../../iceberg/table-metadata.ts";
 import { createSinkTable, type EventSchema } from "../auto-create.ts";
 import { type Change, formatLsn } from "../change.ts";
 import { SinkError } from "../errors.ts";
@@ -43,6 +44,7 @@ import {
   tableKey,
 } from "./control.ts";
 import { quietly } from "./coordinator.ts";
+import { DecodeError } from "./decode-error.ts";
 
 /** A Kafka record as the decoder sees it. */
 export interface SourceRecord {
@@ -65,7 +67,7 @@ export type DecodedRecord =
     }
   | { kind: "skip" };
 
-export type RecordDecoder = (record: SourceRecord, target: EventSchema | undefined) => DecodedRecord;
+export type RecordDecoder = (record: SourceRecord, target: Schema | EventSchema | undefined) => DecodedRecord;
 
 export interface WorkerOptions {
   sinkId: string;
@@ -127,6 +129,8 @@ export class Worker {
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   #controlStream: MessagesStream<string, string, string, string> | undefined;
   readonly #routes = new Map<string, Route>();
+  /** Iceberg schemas of target tables, for records without Connect schemas (which carry no DDL). */
+  readonly #targetSchemas = new Map<string, Schema>();
   #lock: Promise<unknown> = Promise.resolve();
   /** Group joins seen (plus refused publications, which also force a re-read). */
   #joins = 0;
@@ -346,8 +350,18 @@ export class Worker {
     try {
       decoded = this.#options.decode(record, undefined);
     } catch (error) {
-      this.#deadLetter(record, error);
-      return;
+      // No Connect schema in the record: decode it by the schema of the table it goes to, if that exists.
+      const target =
+        error instanceof DecodeError && error.code === "SCHEMA_MISSING" && error.source
+          ? await this.#targetSchema(error.source, record)
+          : undefined;
+      try {
+        if (!target) throw error;
+        decoded = this.#options.decode(record, target);
+      } catch (retried) {
+        this.#deadLetter(record, retried);
+        return;
+      }
     }
     if (decoded.kind !== "change") return;
     try {
@@ -378,6 +392,23 @@ export class Worker {
     }
     this.#deadLetters.push({ record, error });
     this.stats.deadLettered++;
+  }
+
+  /** The current schema of the Iceberg table a source table routes to; undefined while it does not exist. */
+  async #targetSchema(
+    source: { schema: string; table: string },
+    record: SourceRecord,
+  ): Promise<Schema | undefined> {
+    const identifier = this.#options.route
+      ? this.#options.route(source, record)
+      : { namespace: this.#options.namespace, name: source.table };
+    const key = tableKey(identifier);
+    const known = this.#targetSchemas.get(key);
+    if (known) return known;
+    if (!(await this.#options.catalog.tableExists(identifier))) return undefined;
+    const schema = currentSchema((await this.#options.catalog.loadTable(identifier)).metadata);
+    this.#targetSchemas.set(key, schema);
+    return schema;
   }
 
   async #routeFor(decoded: Extract<DecodedRecord, { kind: "change" }>, record: SourceRecord): Promise<Route> {
