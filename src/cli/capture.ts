@@ -19,6 +19,7 @@ import { KAFKA_ALIASES, KafkaCaptureConfigSchema, parseKafkaCaptureConfig } from
 import { KafkaTransportError } from "../kafka/errors.ts";
 import { KafkaCapture } from "../kafka/kafka-capture.ts";
 import { CliError } from "./config.ts";
+import { parseJavaProperties } from "./properties.ts";
 
 interface CaptureCliOptions {
   config?: string;
@@ -76,23 +77,8 @@ function positiveNumber(text: string): number {
   return value;
 }
 
-/** Java `.properties`: `key=value`, `key: value` or `key value`; `#`/`!` comments; `\` continues a line. */
-export function parseProperties(text: string): Record<string, string> {
-  const result: Record<string, string> = {};
-  const lines = text.split(/\r?\n/);
-  for (let index = 0; index < lines.length; index++) {
-    let line = (lines[index] ?? "").trimStart();
-    if (line === "" || line.startsWith("#") || line.startsWith("!")) continue;
-    while (line.endsWith("\\") && index + 1 < lines.length) {
-      index++;
-      line = line.slice(0, -1) + (lines[index] ?? "").trimStart();
-    }
-    const match = /^((?:\\.|[^=:\s\\])+)\s*[=:\s]\s*(.*)$/.exec(line);
-    const key = (match?.[1] ?? line).replace(/\\(.)/g, "$1");
-    result[key] = (match?.[2] ?? "").trim();
-  }
-  return result;
-}
+/** Java `.properties` (see properties.ts); kept under this name for the capture's callers. */
+export const parseProperties = parseJavaProperties;
 
 /**
  * The settings in a config file: YAML (or JSON, which YAML reads), a Kafka Connect REST body

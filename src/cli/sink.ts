@@ -37,6 +37,7 @@ import {
   credentialOption,
   DEFAULT_CATALOG_URL,
 } from "./dump.ts";
+import { parseJavaProperties } from "./properties.ts";
 
 export const DEFAULT_SINK_ID = "floe-sink";
 
@@ -158,36 +159,6 @@ function list(text: string): string[] {
     .filter((item) => item.length > 0);
 }
 
-/** Java `.properties` unescaping: `\t`, `\n`, `\r`, `\f`, `\uXXXX`, and `\x` → `x` (so `\\.` is `\.`). */
-function unescapeProperty(text: string): string {
-  return text.replace(/\\(u[0-9a-fA-F]{4}|.)/g, (_match, escaped: string) => {
-    if (escaped.length === 5) return String.fromCharCode(Number.parseInt(escaped.slice(1), 16));
-    return { t: "\t", n: "\n", r: "\r", f: "\f" }[escaped] ?? escaped;
-  });
-}
-
-/**
- * Java `.properties` as java.util.Properties reads them: `key=value`, `key: value` or `key value`;
- * `#`/`!` comments; a line ending in an odd number of `\` continues; escapes in keys and values.
- * (capture.ts's parser keeps the backslashes of values, which a regex like `topics.regex` needs gone.)
- */
-export function parseConnectorProperties(text: string): Record<string, string> {
-  const result: Record<string, string> = {};
-  const lines = text.split(/\r?\n|\r/);
-  const continues = (line: string) => (/\\+$/.exec(line)?.[0].length ?? 0) % 2 === 1;
-  for (let index = 0; index < lines.length; index++) {
-    let line = (lines[index] ?? "").trimStart();
-    if (line === "" || line.startsWith("#") || line.startsWith("!")) continue;
-    while (continues(line) && index + 1 < lines.length) {
-      index++;
-      line = line.slice(0, -1) + (lines[index] ?? "").trimStart();
-    }
-    const match = /^((?:\\.|[^=:\s\\])*)\s*(?:[=:]\s*|\s+|$)(.*)$/s.exec(line);
-    result[unescapeProperty(match?.[1] ?? line)] = unescapeProperty(match?.[2] ?? "");
-  }
-  return result;
-}
-
 function textOf(value: unknown): string {
   if (Array.isArray(value)) return value.map((item) => textOf(item)).join(",");
   return value === null || value === undefined ? "" : String(value);
@@ -205,7 +176,7 @@ export function readSinkConfigFile(path: string): Record<string, string> {
   } catch (error) {
     throw usage(`cannot read the config file ${path}: ${(error as Error).message}`);
   }
-  if (path.endsWith(".properties")) return parseConnectorProperties(text);
+  if (path.endsWith(".properties")) return parseJavaProperties(text);
   let parsed: unknown;
   try {
     parsed = parseYaml(text);

@@ -29,7 +29,8 @@ import type { Catalog } from "../../src/catalog/catalog.ts";
 import { CliError } from "../../src/cli/config.ts";
 import { closeCatalog, openRestCatalog } from "../../src/cli/dump.ts";
 import { run } from "../../src/cli/main.ts";
-import { parseConnectorProperties, resolveSinkSettings, sinkCommand } from "../../src/cli/sink.ts";
+import { parseJavaProperties } from "../../src/cli/properties.ts";
+import { resolveSinkSettings, sinkCommand } from "../../src/cli/sink.ts";
 import { readTable } from "../../src/iceberg/reader.ts";
 import { startServer } from "../../src/server/server.ts";
 import { createRouter } from "../../src/sink/kafka/routing.ts";
@@ -97,7 +98,7 @@ test("floe sink: bad usage exits 2 and names the option and the fix", async () =
 });
 
 test("floe sink --config: an Iceberg Kafka Connect connector config maps onto the flags; flags win", () => {
-  const file = parseConnectorProperties(String.raw`
+  const file = parseJavaProperties(String.raw`
 # The Apache Iceberg sink connector's config, as Kafka Connect takes it
 name=orders-sink
 connector.class=org.apache.iceberg.connect.IcebergSinkConnector

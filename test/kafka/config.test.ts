@@ -157,3 +157,21 @@ test("a team's connector config (Connect REST JSON or properties) becomes Floe's
   assert.deepEqual(parseKafkaCaptureConfig(fromProperties).brokers, ["b1:9092", "b2:9092"]);
   assert.deepEqual(parseCaptureConfig(fromProperties).tableIncludeList, ["public\\.orders", "sales\\.items"]);
 });
+
+test("connector .properties are read as Java reads them: escapes undone, odd trailing backslashes continue", () => {
+  const parsed = parseProperties(
+    [
+      String.raw`table.include.list=public\\.orders,inventory\\..*`,
+      String.raw`path=C:\\data\\`,
+      "next=kept",
+      "long=a,\\",
+      "  b",
+      String.raw`tab\ key=x\ty`,
+    ].join("\n"),
+  );
+  assert.equal(parsed["table.include.list"], String.raw`public\.orders,inventory\..*`);
+  assert.equal(parsed.path, "C:\\data\\", "an escaped backslash at the end does not continue");
+  assert.equal(parsed.next, "kept");
+  assert.equal(parsed.long, "a,b", "one trailing backslash continues the line");
+  assert.equal(parsed["tab key"], "x\ty");
+});
