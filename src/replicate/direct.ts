@@ -133,11 +133,21 @@ export class DirectSink implements ChangeSink {
     this.#listener = listener;
   }
 
+  /** The timer's round while it is queued or running. */
+  #timerRound: Promise<unknown> | undefined;
+
   /** Starts the round timer. */
   start(): void {
     if (this.#timer || this.#commitIntervalMs <= 0) return;
     this.#timer = setInterval(() => {
-      this.commitRound().catch(() => {}); // recorded in #failure, surfaced through `failed`
+      // One timer round at a time: when a round takes longer than the interval, queued rounds would
+      // alternate one-for-one with capture's batches and commit a transaction each (lag without bound).
+      if (this.#timerRound) return;
+      this.#timerRound = this.commitRound()
+        .catch(() => undefined) // recorded in #failure, surfaced through `failed`
+        .finally(() => {
+          this.#timerRound = undefined;
+        });
     }, this.#commitIntervalMs);
   }
 
