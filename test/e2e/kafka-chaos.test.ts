@@ -21,9 +21,8 @@ import pg from "pg";
 import { isPortOpen } from "../../scripts/services/common.ts";
 import type { Catalog } from "../../src/catalog/catalog.ts";
 import { closeCatalog, openRestCatalog } from "../../src/cli/dump.ts";
-import { readTable } from "../../src/iceberg/reader.ts";
 import { startServer } from "../../src/server/server.ts";
-import { normaliseRows, type Row } from "../helpers/rows.ts";
+import { waitForEquality as waitForTables } from "../helpers/equality.ts";
 import { createTestDatabase, defer, uniqueName } from "../helpers/services.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
@@ -33,6 +32,9 @@ const TABLES = {
   customers: "select id::text as id, name, balance::text as balance from customers",
   orders: "select id::text as id, customer_id::text as customer_id, total::text as total, note from orders",
 } as const;
+
+const waitForEquality = (sql: pg.Client, catalog: Catalog, timeoutMs: number) =>
+  waitForTables(sql, catalog, TABLES, { namespace: ["shop"], timeoutMs, intervalMs: 1000 });
 
 /** mulberry32: a small seeded PRNG, so a failing run's faults can be replayed. */
 function random(seed: number): () => number {
@@ -162,31 +164,6 @@ async function freePortPair(): Promise<number> {
     if (!(await isPortOpen(port)) && !(await isPortOpen(port + 1))) return port;
   }
   throw new Error("no free port pair for the test's Kafka broker");
-}
-
-async function icebergRows(catalog: Catalog, table: string): Promise<Row[] | undefined> {
-  const identifier = { namespace: ["shop"], name: table };
-  if (!(await catalog.tableExists(identifier))) return undefined;
-  return normaliseRows(await readTable(await catalog.loadTable(identifier)));
-}
-
-async function waitForEquality(sql: pg.Client, catalog: Catalog, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let mismatch = "";
-    for (const [table, query] of Object.entries(TABLES)) {
-      const expected = normaliseRows((await sql.query(query)).rows as Row[]);
-      try {
-        assert.deepEqual(await icebergRows(catalog, table), expected, table);
-      } catch (error) {
-        mismatch = (error as Error).message;
-        break;
-      }
-    }
-    if (!mismatch) return;
-    if (Date.now() > deadline) throw new Error(`Iceberg never caught up with PostgreSQL:\n${mismatch}`);
-    await sleep(1000);
-  }
 }
 
 /** Multi-table transactions, updates, deletes and primary-key changes until stopped. */

@@ -25,6 +25,7 @@ import { planScan } from "../../src/iceberg/scan.ts";
 import { localPathOf } from "../../src/io/index.ts";
 import { createDebeziumDecoder } from "../../src/sink/kafka/decode.ts";
 import { type KafkaSink, startKafkaSink } from "../../src/sink/kafka/sink.ts";
+import { icebergRows as rowsOf, waitForEquality as waitForTables } from "../helpers/equality.ts";
 import { runReader } from "../helpers/python.ts";
 import { normaliseRows, type Row } from "../helpers/rows.ts";
 import {
@@ -40,6 +41,10 @@ const TABLES = {
   customers: "select id::text as id, name, balance::text as balance from customers",
   orders: "select id::text as id, customer_id::text as customer_id, total::text as total, note from orders",
 } as const;
+
+const waitForEquality = (sql: pg.Client, catalog: Catalog, timeoutMs = 90_000) =>
+  waitForTables(sql, catalog, TABLES, { namespace: ["shop"], timeoutMs });
+const icebergRows = (catalog: Catalog, table: string) => rowsOf(catalog, ["shop"], table);
 
 /** Capture's downstream for this test: every change event to its table topic, acknowledged in order. */
 class TopicSink implements ChangeSink {
@@ -58,31 +63,6 @@ class TopicSink implements ChangeSink {
       }));
     if (messages.length > 0) await this.producer.send({ messages });
     this.#listener?.(batch.position);
-  }
-}
-
-async function icebergRows(catalog: Catalog, table: string): Promise<Row[] | undefined> {
-  const identifier = { namespace: ["shop"], name: table };
-  if (!(await catalog.tableExists(identifier))) return undefined;
-  return normaliseRows(await readTable(await catalog.loadTable(identifier)));
-}
-
-async function waitForEquality(sql: pg.Client, catalog: Catalog, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let mismatch = "";
-    for (const [table, query] of Object.entries(TABLES)) {
-      const expected = normaliseRows((await sql.query(query)).rows as Row[]);
-      try {
-        assert.deepEqual(await icebergRows(catalog, table), expected, table);
-      } catch (error) {
-        mismatch = (error as Error).message;
-        break;
-      }
-    }
-    if (!mismatch) return;
-    if (Date.now() > deadline) throw new Error(`Iceberg never caught up with PostgreSQL:\n${mismatch}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
 

@@ -31,10 +31,9 @@ import { closeCatalog, openRestCatalog } from "../../src/cli/dump.ts";
 import { run } from "../../src/cli/main.ts";
 import { parseJavaProperties } from "../../src/cli/properties.ts";
 import { resolveSinkSettings, sinkCommand } from "../../src/cli/sink.ts";
-import { readTable } from "../../src/iceberg/reader.ts";
 import { startServer } from "../../src/server/server.ts";
 import { createRouter } from "../../src/sink/kafka/routing.ts";
-import { normaliseRows, type Row } from "../helpers/rows.ts";
+import { icebergRows as rowsOf, waitForEquality as waitForTables } from "../helpers/equality.ts";
 import { createTestDatabase, defer, requireKafkaBrokers, uniqueName } from "../helpers/services.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
@@ -43,6 +42,10 @@ const TABLES = {
   customers: "select id::text as id, name, balance::text as balance from customers",
   orders: "select id::text as id, customer_id::text as customer_id, total::text as total, note from orders",
 } as const;
+
+const waitForEquality = (sql: pg.Client, catalog: Catalog, debug: () => string, timeoutMs = 120_000) =>
+  waitForTables(sql, catalog, TABLES, { namespace: ["shop"], timeoutMs, debug });
+const _icebergRows = (catalog: Catalog, table: string) => rowsOf(catalog, ["shop"], table);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -328,32 +331,6 @@ class FloeProcess {
     } finally {
       clearTimeout(timer);
     }
-  }
-}
-
-async function icebergRows(catalog: Catalog, table: string): Promise<Row[] | undefined> {
-  const identifier = { namespace: ["shop"], name: table };
-  if (!(await catalog.tableExists(identifier))) return undefined;
-  return normaliseRows(await readTable(await catalog.loadTable(identifier)));
-}
-
-async function waitForEquality(sql: pg.Client, catalog: Catalog, debug: () => string, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let mismatch = "";
-    for (const [table, query] of Object.entries(TABLES)) {
-      const expected = normaliseRows((await sql.query(query)).rows as Row[]);
-      try {
-        assert.deepEqual(await icebergRows(catalog, table), expected, table);
-      } catch (error) {
-        mismatch = (error as Error).message;
-        break;
-      }
-    }
-    if (!mismatch) return;
-    if (Date.now() > deadline)
-      throw new Error(`Iceberg never caught up with PostgreSQL:\n${mismatch}\n${debug()}`);
-    await sleep(500);
   }
 }
 
