@@ -179,44 +179,85 @@ export interface JsonOptions {
   schemasEnable: boolean;
 }
 
+/**
+ * A record's JSON in two parts, so the Kafka producer can keep the constant part as bytes: `head` is
+ * null or, with `schemas.enable`, a change or tombstone's cached `{"schema":…,"payload":` (the same for
+ * every event of the table), which `body` follows and one `}` closes. {@link serializeKey} and
+ * {@link serializeValue} are these parts joined.
+ */
+export interface JsonParts {
+  head: SchemaHead | null;
+  body: string;
+}
+
+/** The constant start of a change or tombstone record with `schemas.enable`, as text and as UTF-8. */
+export interface SchemaHead {
+  text: string;
+  bytes: Buffer;
+}
+
+/** The parts joined: the JSON text {@link serializeKey} / {@link serializeValue} return. */
+export function joinJsonParts(parts: JsonParts | null): string | null {
+  if (parts === null) return null;
+  return parts.head === null ? parts.body : `${parts.head.text}${parts.body}}`;
+}
+
 /** The record key as JSON text, or null (a table without a primary key, or a transaction/message event). */
 export function serializeKey(event: CaptureEvent, options: JsonOptions): string | null {
-  switch (event.kind) {
-    case "change":
-    case "tombstone": {
-      if (event.key === null) return null;
-      if (!options.schemasEnable) return toJson(event.key);
-      return `{"schema":${cachedSchemaJson(event.table, `key:${event.topic}`, () => keySchema(event.table, event.topic))},"payload":${toJson(event.key)}}`;
-    }
-    case "transaction":
-      return wrap(
-        options,
-        {
-          type: "struct",
-          optional: false,
-          name: "io.debezium.connector.common.TransactionMetadataKey",
-          fields: [{ type: "string", optional: false, field: "id" }],
-        },
-        { id: event.id },
-      );
-    case "message":
-      return wrap(
-        options,
-        {
-          type: "struct",
-          optional: false,
-          name: "io.debezium.connector.postgresql.MessageKey",
-          fields: [{ type: "string", optional: true, field: "prefix" }],
-        },
-        { prefix: event.prefix },
-      );
-    case "schema_change":
-      return toJson({ schema: event.change.schema, table: event.change.table });
-  }
+  return joinJsonParts(keyJsonParts(event, options));
 }
 
 /** The record value as JSON text; null for a tombstone. */
 export function serializeValue(event: CaptureEvent, options: JsonOptions): string | null {
+  return joinJsonParts(valueJsonParts(event, options));
+}
+
+/** {@link serializeKey} in parts. */
+export function keyJsonParts(event: CaptureEvent, options: JsonOptions): JsonParts | null {
+  switch (event.kind) {
+    case "change":
+    case "tombstone": {
+      if (event.key === null) return null;
+      return {
+        head: options.schemasEnable ? schemaHeads(event.table, event.topic).key : null,
+        body: toJson(event.key),
+      };
+    }
+    case "transaction":
+      return {
+        head: null,
+        body: wrap(
+          options,
+          {
+            type: "struct",
+            optional: false,
+            name: "io.debezium.connector.common.TransactionMetadataKey",
+            fields: [{ type: "string", optional: false, field: "id" }],
+          },
+          { id: event.id },
+        ),
+      };
+    case "message":
+      return {
+        head: null,
+        body: wrap(
+          options,
+          {
+            type: "struct",
+            optional: false,
+            name: "io.debezium.connector.postgresql.MessageKey",
+            fields: [{ type: "string", optional: true, field: "prefix" }],
+          },
+          { prefix: event.prefix },
+        ),
+      };
+    case "schema_change":
+      return { head: null, body: toJson({ schema: event.change.schema, table: event.change.table }) };
+  }
+}
+
+/** {@link serializeValue} in parts. */
+export function valueJsonParts(event: CaptureEvent, options: JsonOptions): JsonParts | null {
   switch (event.kind) {
     case "tombstone":
       return null;
@@ -224,57 +265,78 @@ export function serializeValue(event: CaptureEvent, options: JsonOptions): strin
       // The payload's fields in envelope order; the source block is shared by the events of a
       // transaction (and of a snapshot chunk), so its JSON is printed once.
       const value = event.value;
-      let payload = `{"before":${toJson(value.before)},"after":${toJson(value.after)},"source":${sourceJson(value.source)},"op":"${value.op}","ts_ms":${toJson(value.ts_ms)},"transaction":${toJson(value.transaction as EventValue)}`;
+      let payload = `{"before":${toJson(value.before)},"after":${toJson(value.after)},"source":${sourceJson(value.source)},"op":"${value.op}","ts_ms":${toJson(value.ts_ms)},"transaction":${transactionJson(value.transaction)}`;
       if (event.unchangedColumns.length > 0)
         payload += `,"unchanged_columns":${toJson(event.unchangedColumns)}`;
       payload += "}";
-      return options.schemasEnable
-        ? `{"schema":${cachedSchemaJson(event.table, `value:${event.topic}`, () => envelopeSchema(event.table, event.topic))},"payload":${payload}}`
-        : payload;
+      return {
+        head: options.schemasEnable ? schemaHeads(event.table, event.topic).value : null,
+        body: payload,
+      };
     }
     case "transaction":
-      return wrap(options, transactionSchema, {
-        status: event.status,
-        id: event.id,
-        event_count: event.eventCount,
-        data_collections: event.dataCollections,
-        ts_ms: event.tsMs,
-      });
+      return {
+        head: null,
+        body: wrap(options, transactionSchema, {
+          status: event.status,
+          id: event.id,
+          event_count: event.eventCount,
+          data_collections: event.dataCollections,
+          ts_ms: event.tsMs,
+        }),
+      };
     case "message":
-      return wrap(options, messageSchema, {
-        op: "m",
-        ts_ms: event.tsMs,
-        source: sourceValue(event.source),
-        message: { prefix: event.prefix, content: event.content.toString("base64") },
-      });
+      return {
+        head: null,
+        body: wrap(options, messageSchema, {
+          op: "m",
+          ts_ms: event.tsMs,
+          source: sourceValue(event.source),
+          message: { prefix: event.prefix, content: event.content.toString("base64") },
+        }),
+      };
     case "schema_change":
-      return toJson({
-        schema: event.change.schema,
-        table: event.change.table,
-        changes: event.change.changes as unknown as EventValue,
-      });
+      return {
+        head: null,
+        body: toJson({
+          schema: event.change.schema,
+          table: event.change.table,
+          changes: event.change.changes as unknown as EventValue,
+        }),
+      };
   }
 }
 
-/**
- * A table's key and envelope schemas as JSON, computed once per table shape: they are the same for
- * every event of the table (a new Relation message makes a new TableSchema object, so DDL is seen), and
- * building and printing them per event was most of the cost of `schemas.enable`.
- */
-const schemaJsonCache = new WeakMap<TableSchema, Map<string, string>>();
+/** `toJson(block)` of a transaction block (its fields in this order), without the generic walk. */
+function transactionJson(block: TransactionBlock | null): string {
+  if (block === null) return "null";
+  return `{"id":${JSON.stringify(block.id)},"total_order":${toJson(block.total_order)},"data_collection_order":${toJson(block.data_collection_order)}}`;
+}
 
-function cachedSchemaJson(table: TableSchema, key: string, build: () => EventValue): string {
-  let perTable = schemaJsonCache.get(table);
+/**
+ * A table's key and envelope schemas as the start of a record, computed once per table shape and
+ * topic: they are the same for every event of the table (a new Relation message makes a new
+ * TableSchema object, so DDL is seen), and building, printing and UTF-8-encoding them per event was
+ * most of the cost of `schemas.enable`.
+ */
+const schemaHeadCache = new WeakMap<TableSchema, Map<string, { key: SchemaHead; value: SchemaHead }>>();
+
+function schemaHeads(table: TableSchema, topic: string): { key: SchemaHead; value: SchemaHead } {
+  let perTable = schemaHeadCache.get(table);
   if (!perTable) {
     perTable = new Map();
-    schemaJsonCache.set(table, perTable);
+    schemaHeadCache.set(table, perTable);
   }
-  let json = perTable.get(key);
-  if (json === undefined) {
-    json = toJson(build());
-    perTable.set(key, json);
+  let heads = perTable.get(topic);
+  if (heads === undefined) {
+    const head = (schema: EventValue): SchemaHead => {
+      const text = `{"schema":${toJson(schema)},"payload":`;
+      return { text, bytes: Buffer.from(text) };
+    };
+    heads = { key: head(keySchema(table, topic)), value: head(envelopeSchema(table, topic)) };
+    perTable.set(topic, heads);
   }
-  return json;
+  return heads;
 }
 
 const sourceJsonCache = new WeakMap<SourceInfo, string>();
@@ -464,11 +526,25 @@ export function toJson(value: EventValue | undefined): string {
   for (const field in value) {
     const item = value[field];
     if (item === undefined) continue;
-    if (!first) out += ",";
+    const name = fieldJson(field);
+    out += first ? name : `,${name}`;
     first = false;
-    out += `${JSON.stringify(field)}:${toJson(item)}`;
+    out += toJson(item);
   }
   return `${out}}`;
+}
+
+/** `"field":` per field name, printed once: column and envelope field names repeat in every event. */
+const fieldJsonCache = new Map<string, string>();
+
+function fieldJson(field: string): string {
+  let json = fieldJsonCache.get(field);
+  if (json === undefined) {
+    json = `${JSON.stringify(field)}:`;
+    // Field names are columns and envelope fields (a bounded set); never let the cache grow without end.
+    if (fieldJsonCache.size < 10_000) fieldJsonCache.set(field, json);
+  }
+  return json;
 }
 
 export { qualifiedName };

@@ -180,6 +180,12 @@ class Reader {
     this.offset = end + 1;
     return value;
   }
+  /** `bytes(length).toString("utf8")` without the intermediate view (one per column value). */
+  text(length: number): string {
+    const start = this.offset;
+    this.offset += length;
+    return this.buffer.toString("utf8", start, start + length);
+  }
   bytes(length: number): Buffer {
     const value = this.buffer.subarray(this.offset, this.offset + length);
     this.offset += length;
@@ -332,7 +338,7 @@ function readTuple(reader: Reader): TupleValue[] {
         values.push(UNCHANGED_TOAST);
         break;
       case "t":
-        values.push(reader.bytes(reader.int32()).toString("utf8"));
+        values.push(reader.text(reader.int32()));
         break;
       case "b":
         // Floe never asks for binary mode; a binary column means the slot was started by someone else.

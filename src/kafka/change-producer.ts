@@ -10,7 +10,7 @@
  */
 import { Producer } from "@platformatic/kafka";
 import type { ChangeBatch, ChangeSink, SourcePosition } from "../capture/capture.ts";
-import { type CaptureEvent, serializeKey, serializeValue } from "../capture/envelope.ts";
+import { type CaptureEvent, type JsonParts, keyJsonParts, valueJsonParts } from "../capture/envelope.ts";
 import { brokerMessage, KafkaTransportError } from "./errors.ts";
 import { heartbeatRecord, heartbeatTopic } from "./heartbeat.ts";
 import { keyPartitioner } from "./partitioner.ts";
@@ -92,6 +92,40 @@ function recordBytes(record: OutgoingRecord): number {
   return (record.key?.length ?? 0) + (record.value?.length ?? 0);
 }
 
+/**
+ * UTF-8 encodes record keys and values into shared slabs (each record is a view of one), instead of
+ * one `Buffer.from` per key and value; the constant `{"schema":…,"payload":` of a change event is
+ * copied as bytes instead of being encoded again for every record. The bytes are exactly those of
+ * `Buffer.from(serializeKey/serializeValue(…))`. A slab lives as long as any record in it is
+ * referenced (until the broker has acknowledged them).
+ */
+export class RecordEncoder {
+  private static readonly SLAB_BYTES = 256 * 1024;
+  private slab = Buffer.allocUnsafe(RecordEncoder.SLAB_BYTES);
+  private used = 0;
+
+  encode(parts: JsonParts | null): Buffer | null {
+    if (parts === null) return null;
+    const head = parts.head?.bytes;
+    const body = parts.body;
+    // At most 3 bytes per UTF-16 unit (a surrogate pair is 2 units and 4 bytes), + the closing brace.
+    const most = (head ? head.length + 1 : 0) + body.length * 3;
+    if (this.used + most > this.slab.length) {
+      this.slab = Buffer.allocUnsafe(Math.max(RecordEncoder.SLAB_BYTES, most));
+      this.used = 0;
+    }
+    const slab = this.slab;
+    const start = this.used;
+    let end = start;
+    if (head) end += head.copy(slab, end);
+    end += slab.write(body, end, "utf8");
+    if (head) slab[end++] = 0x7d; // }
+    // Keep views 8-byte aligned, as Buffer's own pool does.
+    this.used = (end + 7) & ~7;
+    return slab.subarray(start, end);
+  }
+}
+
 interface DurabilityMark {
   position: SourcePosition;
   /** The position is durable once this many records (counted from the start) are acknowledged. */
@@ -112,6 +146,7 @@ export class KafkaChangeSink implements ChangeSink {
   private failure: KafkaTransportError | null = null;
   private waiters: Array<{ ready: () => boolean; resolve: () => void; reject: (error: Error) => void }> = [];
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly encoder = new RecordEncoder();
   private rejectFailed: (error: Error) => void = () => {};
   /** Rejects with PRODUCE_FAILED when the sink fails; never resolves. Race it with capture's `done`. */
   readonly failed: Promise<never>;
@@ -188,22 +223,27 @@ export class KafkaChangeSink implements ChangeSink {
   private records(events: CaptureEvent[]): OutgoingRecord[] {
     const keyOptions = { schemasEnable: this.options.keySchemasEnable };
     const valueOptions = { schemasEnable: this.options.valueSchemasEnable };
+    const encoder = this.encoder;
     const records: OutgoingRecord[] = [];
+    let lastTopic = "";
+    let lastKafkaTopic = "";
     for (const event of events) {
       let topic: string;
       if (event.kind === "schema_change") {
         if (!this.options.includeSchemaChanges) continue;
         // Debezium's schema change topic is named after the topic prefix alone.
         topic = kafkaTopicName(this.options.topicPrefix);
+      } else if (event.topic === lastTopic) {
+        topic = lastKafkaTopic; // the events of a table come in runs: sanitize its name once per run
       } else {
         topic = kafkaTopicName(event.topic);
+        lastTopic = event.topic;
+        lastKafkaTopic = topic;
       }
-      const key = serializeKey(event, keyOptions);
-      const value = serializeValue(event, valueOptions);
       records.push({
         topic,
-        key: key === null ? null : Buffer.from(key),
-        value: value === null ? null : Buffer.from(value),
+        key: encoder.encode(keyJsonParts(event, keyOptions)),
+        value: encoder.encode(valueJsonParts(event, valueOptions)),
       });
     }
     return records;

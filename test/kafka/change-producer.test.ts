@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Admin } from "@platformatic/kafka";
 import type { SourcePosition } from "../../src/capture/capture.ts";
-import type { CaptureEvent } from "../../src/capture/envelope.ts";
+import { type CaptureEvent, serializeKey, serializeValue, toJson } from "../../src/capture/envelope.ts";
+import type { EventValue } from "../../src/capture/pg-types.ts";
 import type { TableSchema } from "../../src/capture/relation.ts";
 import { KafkaChangeSink, type OutgoingRecord, type RecordSender } from "../../src/kafka/change-producer.ts";
 import { KafkaTransportError } from "../../src/kafka/errors.ts";
@@ -293,4 +294,103 @@ test("kafkaTopicName replaces what Kafka does not allow, like Debezium", () => {
   assert.equal(kafkaTopicName("p.public.orders"), "p.public.orders");
   assert.equal(kafkaTopicName("p.Sales Data.Ünïcode"), "p.Sales_Data._n_code");
   assert.throws(() => kafkaTopicName("x".repeat(250)), KafkaTransportError);
+});
+
+test("records are byte for byte Buffer.from(serializeKey/serializeValue), with and without schemas", async () => {
+  const columns = ["id", "note"].map((name) => ({
+    name,
+    optional: name !== "id",
+    mapping: { connect: { type: name === "id" ? "int64" : "string" } },
+  }));
+  const shaped = { schema: "public", table: "items", columns, primaryKey: ["id"] } as unknown as TableSchema;
+  const texts = [
+    "plain",
+    "Ünïcode ✓",
+    "emoji 😀 pair",
+    "lone \ud800 surrogate",
+    'quote " and \\ and \n',
+    "x".repeat(200_000),
+  ];
+  const events: CaptureEvent[] = texts.flatMap((note, index): CaptureEvent[] => {
+    const change = insert(index) as Extract<CaptureEvent, { kind: "change" }>;
+    return [
+      {
+        ...change,
+        table: shaped,
+        key: { id: BigInt(index) },
+        value: {
+          ...change.value,
+          before: { id: BigInt(index), note: "old" },
+          after: { id: BigInt(index), note },
+          op: "u",
+          transaction: { id: "7:42", total_order: index + 1, data_collection_order: index + 1 },
+        },
+        unchangedColumns: index === 2 ? ["note"] : [],
+      },
+      { kind: "tombstone", topic: "p.public.items", table: shaped, key: { id: BigInt(index) } },
+    ];
+  });
+  events.push(
+    { ...insert(99), table: shaped, key: null } as CaptureEvent,
+    {
+      kind: "transaction",
+      topic: "p.transaction",
+      status: "END",
+      id: "7:42",
+      eventCount: 2,
+      dataCollections: [{ data_collection: "public.items", event_count: 2 }],
+      tsMs: 5,
+    },
+    {
+      kind: "message",
+      topic: "p.message",
+      prefix: "pré",
+      content: Buffer.from("hello"),
+      transactional: true,
+      source: (insert(1) as Extract<CaptureEvent, { kind: "change" }>).value.source,
+      tsMs: 6,
+    },
+    {
+      kind: "schema_change",
+      topic: "p.public.items",
+      change: { schema: "public", table: "items", changes: [], tableSchema: shaped },
+    },
+  );
+  for (const schemasEnable of [true, false]) {
+    const sender = new ManualSender();
+    const { sink } = sinkWith(sender, {
+      keySchemasEnable: schemasEnable,
+      valueSchemasEnable: schemasEnable,
+      maxInFlightRecords: 1000,
+    });
+    await sink.write({ events, position: position(1) });
+    const records: OutgoingRecord[] = [];
+    while (records.length < events.length) {
+      const request = sender.requests[sender.requests.length - 1];
+      assert.ok(request);
+      records.push(...request.records);
+      request.ack();
+      await tick();
+    }
+    const options = { schemasEnable };
+    // The value is the generic JSON of the envelope (the fast paths print the same text).
+    for (const event of events)
+      if (event.kind === "change" && !schemasEnable)
+        assert.equal(
+          serializeValue(event, options),
+          toJson({
+            ...event.value,
+            source: { ...event.value.source },
+            transaction: event.value.transaction as unknown as EventValue,
+            ...(event.unchangedColumns.length > 0 ? { unchanged_columns: event.unchangedColumns } : {}),
+          } as unknown as EventValue),
+        );
+    events.forEach((event, index) => {
+      const key = serializeKey(event, options);
+      const value = serializeValue(event, options);
+      const record = records[index];
+      assert.deepEqual(record?.key, key === null ? null : Buffer.from(key), `key ${index}`);
+      assert.deepEqual(record?.value, value === null ? null : Buffer.from(value), `value ${index}`);
+    });
+  }
 });
