@@ -12,11 +12,35 @@
  * the control-topic offset of what it committed in each table's snapshot summary, so a file is never
  * committed twice. Records are keyed by the sink id: several sinks may share one control topic.
  */
+import type { Admin } from "@platformatic/kafka";
 import type { TableIdentifier } from "../../catalog/catalog.ts";
 import type { DataFile } from "../../iceberg/data-file.ts";
 import { SinkError } from "../errors.ts";
 
 export const DEFAULT_CONTROL_TOPIC = "floe-sink-control";
+
+/** The consumer group whose one member holding control partition 0 is the sink's coordinator. */
+export function coordinatorGroupId(sinkId: string): string {
+  return `${sinkId}-coordinator`;
+}
+
+/**
+ * The coordinator group's committed control-topic offset (-1 when it never committed). A coordinator
+ * commits it only after the tables hold everything below it: workers wait on it after a rebalance,
+ * and a newly elected coordinator reads the control topic from it.
+ */
+export async function committedControlOffset(
+  admin: Admin,
+  sinkId: string,
+  controlTopic: string,
+): Promise<bigint> {
+  const groups = await admin.listConsumerGroupOffsets({
+    groups: [
+      { groupId: coordinatorGroupId(sinkId), topics: [{ name: controlTopic, partitionIndexes: [0] }] },
+    ],
+  });
+  return groups[0]?.topics[0]?.partitions[0]?.committedOffset ?? -1n;
+}
 
 /** Snapshot-summary properties a coordinator commit carries (besides `floe.sink.id`). */
 export const SINK_CONTROL_OFFSET_PROPERTY = "floe.sink.control-offset";

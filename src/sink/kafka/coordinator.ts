@@ -43,6 +43,8 @@ import { type CommitResult, commitStaged, type StagedCommit } from "../staged-co
 import { SINK_ID_PROPERTY } from "../table-writer.ts";
 import {
   type ControlEvent,
+  committedControlOffset,
+  coordinatorGroupId,
   decodeControlEvent,
   encodeControlEvent,
   SINK_CONTROL_OFFSET_PROPERTY,
@@ -106,7 +108,7 @@ export class Coordinator {
     const clientId = options.clientId ?? `floe-sink-${options.sinkId}`;
     this.#consumer = new Consumer({
       clientId: `${clientId}-coordinator`,
-      groupId: `${options.sinkId}-coordinator`,
+      groupId: coordinatorGroupId(options.sinkId),
       bootstrapBrokers: options.brokers,
       isolationLevel: FetchIsolationLevels.READ_COMMITTED,
       deserializers: stringDeserializers,
@@ -187,15 +189,7 @@ export class Coordinator {
         const generation = this.#generation;
         if (this.#closed || this.#streamGeneration === generation) return;
         const topic = this.#options.controlTopic;
-        const groups = await this.#admin.listConsumerGroupOffsets({
-          groups: [
-            {
-              groupId: `${this.#options.sinkId}-coordinator`,
-              topics: [{ name: topic, partitionIndexes: [0] }],
-            },
-          ],
-        });
-        let offset = groups[0]?.topics[0]?.partitions[0]?.committedOffset ?? -1n;
+        let offset = await committedControlOffset(this.#admin, this.#options.sinkId, topic);
         if (offset < 0n) {
           const earliest = await this.#consumer.listOffsets({
             topics: [topic],

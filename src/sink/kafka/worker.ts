@@ -38,6 +38,7 @@ import { SinkError } from "../errors.ts";
 import { ChangelogTableWriter, SINK_ID_PROPERTY, UpsertTableWriter } from "../table-writer.ts";
 import {
   type ControlEvent,
+  committedControlOffset,
   decodeControlEvent,
   encodeControlEvent,
   SINK_ROUNDS_PROPERTY,
@@ -112,10 +113,14 @@ const MAX_FENCED_PUBLICATIONS = 20;
  * generation, this member evicted): expected during scaling, handled by re-reading.
  */
 function isRebalanceError(error: unknown): boolean {
-  const text = `${(error as Error)?.message ?? ""} ${JSON.stringify((error as { errors?: unknown })?.errors ?? "")}`;
   return /TxnOffsetCommit|REBALANCE_IN_PROGRESS|ILLEGAL_GENERATION|UNKNOWN_MEMBER_ID|FENCED_INSTANCE_ID/i.test(
-    text,
+    kafkaErrorText(error),
   );
+}
+
+/** The client's message plus its nested errors (where the broker's error codes are). */
+function kafkaErrorText(error: unknown): string {
+  return `${(error as Error)?.message ?? ""} ${JSON.stringify((error as { errors?: unknown })?.errors ?? "")}`;
 }
 
 export class Worker {
@@ -533,15 +538,7 @@ export class Worker {
       if (this.#closed) {
         throw new SinkError("KAFKA_FAILED", `worker ${this.id} closed while waiting for the coordinator`);
       }
-      const groups = await this.#admin.listConsumerGroupOffsets({
-        groups: [
-          {
-            groupId: `${this.#options.sinkId}-coordinator`,
-            topics: [{ name: controlTopic, partitionIndexes: [0] }],
-          },
-        ],
-      });
-      const committed = groups[0]?.topics[0]?.partitions[0]?.committedOffset ?? -1n;
+      const committed = await committedControlOffset(this.#admin, this.#options.sinkId, controlTopic);
       if (committed >= end) return;
       if (Date.now() - logged > 10_000) {
         logged = Date.now();
@@ -585,8 +582,7 @@ export class Worker {
         }
         return offsets;
       } catch (error) {
-        const text = `${(error as Error)?.message ?? ""} ${JSON.stringify((error as { errors?: unknown })?.errors ?? "")}`;
-        if (!/UNSTABLE_OFFSET_COMMIT/i.test(text) || Date.now() > deadline || this.#closed) {
+        if (!/UNSTABLE_OFFSET_COMMIT/i.test(kafkaErrorText(error)) || Date.now() > deadline || this.#closed) {
           throw new SinkError(
             "KAFKA_FAILED",
             `worker ${this.id}: reading the committed offsets of group ${this.#options.sinkId} failed: ${(error as Error).message}`,
