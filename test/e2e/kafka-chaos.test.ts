@@ -24,14 +24,12 @@ import { closeCatalog, openRestCatalog } from "../../src/cli/dump.ts";
 import { startServer } from "../../src/server/server.ts";
 import { waitForEquality as waitForTables } from "../helpers/equality.ts";
 import { createTestDatabase, defer, uniqueName } from "../helpers/services.ts";
+import { SHOP_DDL, SHOP_TABLES, shopStep } from "../helpers/shop.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const SERVICES = fileURLToPath(new URL("../../scripts/services.ts", import.meta.url));
 
-const TABLES = {
-  customers: "select id::text as id, name, balance::text as balance from customers",
-  orders: "select id::text as id, customer_id::text as customer_id, total::text as total, note from orders",
-} as const;
+const TABLES = SHOP_TABLES;
 
 const waitForEquality = (sql: pg.Client, catalog: Catalog, timeoutMs: number) =>
   waitForTables(sql, catalog, TABLES, { namespace: ["shop"], timeoutMs, intervalMs: 1000 });
@@ -174,19 +172,8 @@ function startWorkload(url: string) {
     const sql = new pg.Client({ connectionString: url });
     await sql.connect();
     try {
-      let nextOrder = 1000;
       for (let i = 0; !stopped; i++) {
-        const c = 1 + ((i * 7) % 50);
-        await sql.query("begin");
-        await sql.query("update customers set balance = balance + 1, name = name || '+' where id = $1", [c]);
-        await sql.query("insert into orders values ($1, $2, $3, $4)", [nextOrder, c, i + 0.5, `round ${i}`]);
-        await sql.query("update orders set total = total + 10 where id = $1", [1 + (i % 100)]);
-        await sql.query("commit");
-        if (i % 5 === 0) await sql.query("delete from orders where id = $1", [nextOrder - 3]);
-        if (i % 9 === 0)
-          await sql.query("update orders set id = id + 100000 where id = $1", [1 + ((i * 3) % 100)]);
-        if (i % 11 === 0) await sql.query("insert into customers values ($1, 'new', 0)", [1000 + i]);
-        nextOrder++;
+        await shopStep(sql, i);
         transactions++;
         await sleep(25);
       }
@@ -236,12 +223,7 @@ test("exactly-once under kill -9 of workers, the coordinator, the capture and th
   const sql = new pg.Client({ connectionString: pgUrl });
   await sql.connect();
   defer(t, () => sql.end());
-  await sql.query(`
-    create table customers (id integer primary key, name text not null, balance numeric(12,2));
-    create table orders (id bigint primary key, customer_id integer, total numeric(10,2), note text);
-    insert into customers select i, 'c' || i, i * 1.5 from generate_series(1, 50) i;
-    insert into orders select i, i % 50 + 1, i * 2.25, null from generate_series(1, 100) i;
-  `);
+  await sql.query(SHOP_DDL);
 
   const prefix = uniqueName("chaos").replace(/[^a-z0-9_]/gi, "_");
   const topics = ["customers", "orders"].map((table) => `${prefix}.public.${table}`);

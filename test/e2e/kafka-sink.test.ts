@@ -35,12 +35,10 @@ import {
   topicPrefix,
   uniqueName,
 } from "../helpers/services.ts";
+import { SHOP_DDL, SHOP_TABLES, shopStep } from "../helpers/shop.ts";
 import { localWarehouse } from "../helpers/tables.ts";
 
-const TABLES = {
-  customers: "select id::text as id, name, balance::text as balance from customers",
-  orders: "select id::text as id, customer_id::text as customer_id, total::text as total, note from orders",
-} as const;
+const TABLES = SHOP_TABLES;
 
 const waitForEquality = (sql: pg.Client, catalog: Catalog, timeoutMs = 90_000) =>
   waitForTables(sql, catalog, TABLES, { namespace: ["shop"], timeoutMs });
@@ -75,12 +73,7 @@ async function pipeline(t: TestContext, mode: "upsert" | "changelog" = "upsert")
   const sql = new pg.Client({ connectionString: pgUrl });
   await sql.connect();
   defer(t, () => sql.end());
-  await sql.query(`
-    create table customers (id integer primary key, name text not null, balance numeric(12,2));
-    create table orders (id bigint primary key, customer_id integer, total numeric(10,2), note text);
-    insert into customers select i, 'c' || i, i * 1.5 from generate_series(1, 50) i;
-    insert into orders select i, i % 50 + 1, i * 2.25, null from generate_series(1, 100) i;
-  `);
+  await sql.query(SHOP_DDL);
 
   const admin = new Admin({ clientId: "floe-test-admin", bootstrapBrokers: brokers });
   defer(t, () => admin.close());
@@ -141,23 +134,9 @@ async function pipeline(t: TestContext, mode: "upsert" | "changelog" = "upsert")
     for (const sink of sinks) await sink.close();
   });
 
-  let nextOrder = 1000;
   let step = 0;
   const workload = async (rounds: number) => {
-    for (let r = 0; r < rounds; r++) {
-      const i = step++;
-      const c = 1 + ((i * 7) % 50);
-      await sql.query("begin");
-      await sql.query("update customers set balance = balance + 1, name = name || '+' where id = $1", [c]);
-      await sql.query("insert into orders values ($1, $2, $3, $4)", [nextOrder, c, i + 0.5, `round ${i}`]);
-      await sql.query("update orders set total = total + 10 where id = $1", [1 + (i % 100)]);
-      await sql.query("commit");
-      if (i % 5 === 0) await sql.query("delete from orders where id = $1", [nextOrder - 3]);
-      if (i % 9 === 0)
-        await sql.query("update orders set id = id + 100000 where id = $1", [1 + ((i * 3) % 100)]);
-      if (i % 11 === 0) await sql.query("insert into customers values ($1, 'new', 0)", [1000 + i]);
-      nextOrder++;
-    }
+    for (let r = 0; r < rounds; r++) await shopStep(sql, step++);
   };
 
   return { sql, catalog, sinkId, logs, sinks, start, workload, producer, topics };
