@@ -21,6 +21,8 @@ export type SinkErrorCode =
   | "FEATURE_UNSUPPORTED"
   /** A newer coordinator (higher epoch) committed: this one is a zombie and must not commit. */
   | "COORDINATOR_FENCED"
+  /** Another coordinator of the sink committed some of a round's events while it was committing. */
+  | "COORDINATORS_OVERLAP"
   /** Kafka refused or lost a publication (transaction aborted, producer fenced, broker unreachable). */
   | "KAFKA_FAILED";
 

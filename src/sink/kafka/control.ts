@@ -46,6 +46,13 @@ export async function committedControlOffset(
 export const SINK_CONTROL_OFFSET_PROPERTY = "floe.sink.control-offset";
 export const SINK_EPOCH_PROPERTY = "floe.sink.epoch";
 export const SINK_ROUNDS_PROPERTY = "floe.sink.rounds";
+/** The publications (`<round>/<worker>`) whose files for this table the snapshot committed. */
+export const SINK_PUBLICATIONS_PROPERTY = "floe.sink.publications";
+
+/** How a worker's files of one round are named in commit-complete and snapshot summaries. */
+export function publicationId(round: string, worker: string): string {
+  return `${round}/${worker}`;
+}
 
 export interface StagedFile {
   file: DataFile;
@@ -89,9 +96,15 @@ export type ControlEvent =
       type: "commit-complete";
       sinkId: string;
       epoch: number;
-      /** Rounds whose files are now in the tables. */
+      /** Rounds some of whose files are now in the tables. */
       rounds: string[];
       tables: Array<{ table: TableIdentifier; snapshotId: string }>;
+      /**
+       * Exactly which workers' files went in: per table, the publications (`<round>/<worker>`) it
+       * committed. A round's files can land in several commits (one worker's transaction was still
+       * being read when the first began), so a worker waits for its own publication, not the round.
+       */
+      publications?: Array<{ table: TableIdentifier; ids: string[] }>;
     };
 
 /** JSON with tagged bigints, byte arrays and maps (DataFile metrics and bounds). */

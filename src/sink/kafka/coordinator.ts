@@ -47,8 +47,10 @@ import {
   coordinatorGroupId,
   decodeControlEvent,
   encodeControlEvent,
+  publicationId,
   SINK_CONTROL_OFFSET_PROPERTY,
   SINK_EPOCH_PROPERTY,
+  SINK_PUBLICATIONS_PROPERTY,
   SINK_ROUNDS_PROPERTY,
   tableKey,
 } from "./control.ts";
@@ -94,6 +96,8 @@ export class Coordinator {
   #pending: PendingFiles[] = [];
   /** Round → partitions that answered. */
   readonly #answered = new Map<string, Set<string>>();
+  /** Publications (`<round>/<worker>`) whose data-complete was read (at this offset): all their events are here. */
+  readonly #published = new Map<string, bigint>();
   #lastMessage: Message<string, string, string, string> | undefined;
   #round: string | undefined;
   #roundWaiter: (() => void) | undefined;
@@ -147,6 +151,7 @@ export class Coordinator {
         // which could skip a round's data-written events for good).
         this.#pending = [];
         this.#answered.clear();
+        this.#published.clear();
         this.#lastMessage = undefined;
         this.#generation++;
         if (epoch !== undefined && this.#stream) this.#scheduleReopen();
@@ -242,6 +247,7 @@ export class Coordinator {
     this.#lastMessage = message;
     if (event.type === "data-written") this.#pending.push({ event, offset: message.offset });
     else if (event.type === "data-complete") {
+      this.#published.set(publicationId(event.round, event.worker), message.offset);
       let answered = this.#answered.get(event.round);
       if (!answered) {
         answered = new Set();
@@ -300,16 +306,23 @@ export class Coordinator {
     await this.commitPending(epoch);
   }
 
-  /** Commits every pending data-written event above its table's watermark, all tables at once. */
+  /**
+   * Commits the pending data-written events above their tables' watermarks, all tables at once: the
+   * longest prefix (in control-topic order) of events whose publication is complete. A worker's
+   * transaction is read message by message, and other workers' transactions interleave with it, so an
+   * event can be here before its publication's data-complete; committing a later event first would
+   * move the table's watermark (the highest committed offset) past it and drop it for good.
+   */
   async commitPending(epoch: number): Promise<CommitResult[]> {
     // A copy: events that arrive while this commit awaits stay pending for the next one (with the
     // array itself, the filter below dropped them uncommitted while a later watermark passed them).
-    const pending = [...this.#pending];
+    const waiting = this.#pending.findIndex(
+      (p) => !this.#published.has(publicationId(p.event.round, p.event.worker)),
+    );
+    const pending = waiting < 0 ? [...this.#pending] : this.#pending.slice(0, waiting);
+    // Where a restarted coordinator must read again: the first event not committed here, if any.
+    const holdAt = waiting < 0 ? undefined : this.#pending[waiting]!.offset;
     const last = this.#lastMessage;
-    if (pending.length === 0) {
-      if (last) await last.commit();
-      return [];
-    }
     const byTable = new Map<string, { table: TableIdentifier; events: PendingFiles[] }>();
     for (const item of pending) {
       const key = tableKey(item.event.table);
@@ -320,42 +333,96 @@ export class Coordinator {
       }
       group.events.push(item);
     }
-    const staged: StagedCommit[] = [];
-    for (const group of byTable.values()) {
-      const table = await this.#options.catalog.loadTable(group.table);
-      const { watermark } = this.#checkEpoch(table, epoch);
-      const events = group.events.filter((e) => watermark === undefined || e.offset > watermark);
-      if (events.length === 0) continue;
-      staged.push(this.#stage(table, events, epoch));
+    let staged: { commit: StagedCommit; events: PendingFiles[] }[] = [];
+    let results: CommitResult[] = [];
+    for (let attempt = 1; byTable.size > 0; attempt++) {
+      staged = [];
+      for (const group of byTable.values()) {
+        const table = await this.#options.catalog.loadTable(group.table);
+        const { watermark } = this.#checkEpoch(table, epoch);
+        const events = group.events.filter((e) => watermark === undefined || e.offset > watermark);
+        if (events.length === 0) continue;
+        staged.push({ commit: this.#stage(table, events, epoch, watermark), events });
+      }
+      try {
+        results = await commitStaged(
+          this.#options.catalog,
+          staged.map((s) => s.commit),
+        );
+        break;
+      } catch (error) {
+        // Another coordinator of this sink (an older one still finishing its round) committed some of
+        // these events first: stage again from the tables as they are now, so none lands twice.
+        if (
+          !(error instanceof SinkError && error.code === "COORDINATORS_OVERLAP") ||
+          attempt >= MAX_WATERMARK_RESTAGES
+        )
+          throw error;
+        this.#options.log(`coordinator: ${error.message}; staging the round again`);
+      }
     }
-    const results = await commitStaged(this.#options.catalog, staged);
-    this.stats.commits++;
-    const rounds = [...new Set(pending.map((p) => p.event.round))];
-    await this.#producer.send({
-      messages: [
-        {
-          topic: this.#options.controlTopic,
-          key: this.#options.sinkId,
-          value: encodeControlEvent({
-            type: "commit-complete",
-            sinkId: this.#options.sinkId,
-            epoch,
-            rounds,
-            tables: results.map((r, i) => ({
-              table: staged[i]!.identifier,
-              snapshotId: String(r.snapshotId),
-            })),
-          }),
-        },
-      ],
-    });
+    if (staged.length > 0) {
+      this.stats.commits++;
+      await this.#producer.send({
+        messages: [
+          {
+            topic: this.#options.controlTopic,
+            key: this.#options.sinkId,
+            value: encodeControlEvent({
+              type: "commit-complete",
+              sinkId: this.#options.sinkId,
+              epoch,
+              rounds: [...new Set(staged.flatMap((s) => s.events.map((e) => e.event.round)))],
+              tables: results.map((r, i) => ({
+                table: staged[i]!.commit.identifier,
+                snapshotId: String(r.snapshotId),
+              })),
+              publications: staged.map((s) => ({
+                table: s.commit.identifier,
+                ids: publicationsOf(s.events),
+              })),
+            }),
+          },
+        ],
+      });
+    }
     this.#pending = this.#pending.filter((p) => !pending.includes(p));
-    if (last) await last.commit();
-    const files = pending.reduce((n, p) => n + p.event.dataFiles.length + p.event.deleteFiles.length, 0);
-    this.#options.log(
-      `coordinator: committed ${staged.map((s) => tableKey(s.identifier)).join(", ") || "(nothing new)"} files=${files} rounds=${rounds.length} epoch=${epoch}`,
-    );
+    // A publication completed before the first event still pending has nothing left here.
+    const handled = holdAt ?? (last ? last.offset + 1n : 0n);
+    for (const [id, offset] of this.#published) if (offset < handled) this.#published.delete(id);
+    await this.#commitControlOffset(holdAt, last);
+    if (staged.length > 0) {
+      const files = staged.reduce(
+        (n, s) => n + s.events.reduce((m, e) => m + e.event.dataFiles.length + e.event.deleteFiles.length, 0),
+        0,
+      );
+      this.#options.log(
+        `coordinator: committed ${staged.map((s) => tableKey(s.commit.identifier)).join(", ")} files=${files} publications=${staged.reduce((n, s) => n + s.events.length, 0)} epoch=${epoch}`,
+      );
+    }
     return results;
+  }
+
+  /**
+   * Commits the coordinator group's control offset: everything below it is in the tables (workers
+   * wait on it after a rebalance; a new coordinator reads from it). Held at the first event not yet
+   * committed, else just past the last message read.
+   */
+  async #commitControlOffset(
+    holdAt: bigint | undefined,
+    last: Message<string, string, string, string> | undefined,
+  ): Promise<void> {
+    if (holdAt === undefined) {
+      if (last) await last.commit();
+      return;
+    }
+    if (last && last.offset < holdAt) {
+      await last.commit();
+      return;
+    }
+    await this.#consumer.commit({
+      offsets: [{ topic: this.#options.controlTopic, partition: 0, offset: holdAt, leaderEpoch: -1 }],
+    });
   }
 
   /** The table's watermark for this sink; COORDINATOR_FENCED when a newer epoch committed to it. */
@@ -377,7 +444,12 @@ export class Coordinator {
     return { watermark };
   }
 
-  #stage(start: LoadedTable, events: PendingFiles[], epoch: number): StagedCommit {
+  #stage(
+    start: LoadedTable,
+    events: PendingFiles[],
+    epoch: number,
+    watermark: bigint | undefined,
+  ): StagedCommit {
     let maxOffset = -1n;
     for (const e of events) if (e.offset > maxOffset) maxOffset = e.offset;
     const summary: Record<string, string> = {
@@ -385,6 +457,7 @@ export class Coordinator {
       [SINK_EPOCH_PROPERTY]: String(epoch),
       [SINK_CONTROL_OFFSET_PROPERTY]: String(maxOffset),
       [SINK_ROUNDS_PROPERTY]: [...new Set(events.map((e) => e.event.round))].join(","),
+      [SINK_PUBLICATIONS_PROPERTY]: publicationsOf(events).join(","),
     };
     /** Events whose position deletes lost their target to compaction: their equality fallback instead. */
     const fallback = new Set<PendingFiles>();
@@ -404,7 +477,13 @@ export class Coordinator {
       identifier: start.identifier,
       table: start,
       prepare: async (table) => {
-        if (table !== start) this.#checkEpoch(table, epoch);
+        if (table !== start) {
+          // A retry after a conflict: the table moved. If it moved because another coordinator of this
+          // sink committed, its watermark may now cover some of these events; committing them again
+          // would add their files a second time (duplicate rows). Start over from the new watermarks.
+          const now = this.#checkEpoch(table, epoch).watermark;
+          if (now !== watermark) throw watermarkMoved(start.identifier, watermark, now);
+        }
         for (;;) {
           try {
             return await delta(base).prepare(table);
@@ -447,6 +526,22 @@ export class Coordinator {
     await quietly(() => this.#producer.close());
     await quietly(() => this.#admin.close());
   }
+}
+
+/** The distinct publications (`<round>/<worker>`) of these events, in order. */
+function publicationsOf(events: PendingFiles[]): string[] {
+  return [...new Set(events.map((e) => publicationId(e.event.round, e.event.worker)))];
+}
+
+/** Restaging rounds because another coordinator committed first, before the round fails. */
+const MAX_WATERMARK_RESTAGES = 5;
+
+/** A table's control-offset watermark changed between staging a round and committing it. */
+function watermarkMoved(table: TableIdentifier, before: bigint | undefined, after: bigint | undefined) {
+  return new SinkError(
+    "COORDINATORS_OVERLAP",
+    `${tableKey(table)}: another coordinator of this sink committed control events up to offset ${after ?? "none"} (was ${before ?? "none"}) while this one was committing`,
+  );
 }
 
 /** Runs a shutdown step; a failure to close a client must not hide the reason for shutting down. */

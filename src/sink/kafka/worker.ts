@@ -41,7 +41,8 @@ import {
   committedControlOffset,
   decodeControlEvent,
   encodeControlEvent,
-  SINK_ROUNDS_PROPERTY,
+  publicationId,
+  SINK_PUBLICATIONS_PROPERTY,
   tableKey,
 } from "./control.ts";
 import { quietly } from "./coordinator.ts";
@@ -151,7 +152,8 @@ export class Worker {
   #deadLetters: { record: SourceRecord; error: unknown }[] = [];
   #epoch = -1;
   #fencedPublications = 0;
-  readonly #commitWaiters = new Map<string, (tables: Map<string, bigint>) => void>();
+  /** Publication id → told when one of its tables was committed (table key, snapshot id). */
+  readonly #commitWaiters = new Map<string, (table: string, snapshotId: bigint) => void>();
   #consuming: Promise<void> = Promise.resolve();
   #closed = false;
   #failure: unknown;
@@ -328,8 +330,12 @@ export class Worker {
       this.#epoch = event.epoch;
       this.#exclusive(() => this.#publish(event.round)).catch((error: unknown) => this.#fail(error));
     } else if (event.type === "commit-complete") {
-      const tables = new Map(event.tables.map((t) => [tableKey(t.table), BigInt(t.snapshotId)]));
-      for (const round of event.rounds) this.#commitWaiters.get(round)?.(tables);
+      const snapshots = new Map(event.tables.map((t) => [tableKey(t.table), BigInt(t.snapshotId)]));
+      for (const { table, ids } of event.publications ?? []) {
+        const snapshotId = snapshots.get(tableKey(table));
+        if (snapshotId === undefined) continue;
+        for (const id of ids) this.#commitWaiters.get(id)?.(tableKey(table), snapshotId);
+      }
     }
   }
 
@@ -675,62 +681,88 @@ export class Worker {
     this.#lastMessage.clear();
     this.#deadLetters = [];
     this.stats.published++;
-    const waited = events.filter((e) => e.type === "data-written");
-    if (waited.length > 0) {
+    const written = new Set(events.flatMap((e) => (e.type === "data-written" ? [tableKey(e.table)] : [])));
+    const published = touched.filter((route) => written.has(tableKey(route.identifier)));
+    // A table whose round wrote nothing (deletes of keys the table does not hold) starts a fresh round:
+    // its empty prepared round must not stand in for the next one's changes.
+    for (const route of touched) {
+      if (!written.has(tableKey(route.identifier))) await route.writer.discardRound({ deleteFiles: false });
+    }
+    if (published.length > 0) {
       // From here the round's files belong to the coordinators: published, they are committed by this
       // one or a successor even if this worker stops, so they must never be deleted by it.
       const snapshots = await this.#awaitCommit(
         round,
-        touched.map((r) => r.identifier),
+        published.map((r) => r.identifier),
       ).catch(async (error: unknown) => {
-        for (const route of touched) await route.writer.discardRound({ deleteFiles: false });
+        for (const route of published) await route.writer.discardRound({ deleteFiles: false });
         throw error;
       });
-      for (const route of touched) {
-        const snapshotId = snapshots.get(tableKey(route.identifier));
-        if (snapshotId === undefined) continue;
+      for (const route of published) {
         await route.writer.completeExternal(
           await this.#options.catalog.loadTable(route.identifier),
-          snapshotId,
+          snapshots.get(tableKey(route.identifier))!,
         );
       }
     }
     for (const route of touched) route.changes = 0;
   }
 
-  /** Waits until the round is in the tables: commit-complete, or found in the tables' summaries. */
+  /**
+   * Waits until this worker's files of the round are in every table they went to: announced by
+   * commit-complete (its publication listed for the table), or found in the table's snapshot summaries
+   * (a coordinator that stopped before announcing, or one that found another had committed them).
+   * Both name the publication, not just the round: a round's files can land in several commits.
+   */
   async #awaitCommit(round: string, tables: TableIdentifier[]): Promise<Map<string, bigint>> {
-    let resolve!: (tables: Map<string, bigint>) => void;
-    const announced = new Promise<Map<string, bigint>>((r) => {
-      resolve = r;
+    const id = publicationId(round, this.id);
+    const wanted = new Set(tables.map(tableKey));
+    const found = new Map<string, bigint>();
+    let wake: (() => void) | undefined;
+    this.#commitWaiters.set(id, (table, snapshotId) => {
+      if (!wanted.has(table) || found.has(table)) return;
+      found.set(table, snapshotId);
+      wake?.();
     });
-    this.#commitWaiters.set(round, resolve);
+    const started = Date.now();
+    let logged = started;
     try {
       for (;;) {
-        const result = await Promise.race([
-          announced,
-          new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000)),
-        ]);
-        if (result) return result;
-        const found = new Map<string, bigint>();
+        if (found.size === wanted.size) return found;
+        const announced = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), 2000);
+          wake = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+        });
+        wake = undefined;
+        if (announced) continue;
         for (const identifier of tables) {
+          const key = tableKey(identifier);
+          if (found.has(key)) continue;
           const table = await this.#options.catalog.loadTable(identifier);
           for (const snapshot of ancestorsOf(table.metadata, snapshotForRef(table.metadata))) {
             if (
               snapshot.summary[SINK_ID_PROPERTY] === this.#options.sinkId &&
-              (snapshot.summary[SINK_ROUNDS_PROPERTY] ?? "").split(",").includes(round)
+              (snapshot.summary[SINK_PUBLICATIONS_PROPERTY] ?? "").split(",").includes(id)
             ) {
-              found.set(tableKey(identifier), snapshot.snapshotId);
+              found.set(key, snapshot.snapshotId);
               break;
             }
           }
         }
-        if (found.size === tables.length) return found;
         if (this.#closed)
           throw new SinkError("KAFKA_FAILED", `worker ${this.id} closed while round ${round} was committing`);
+        if (Date.now() - logged > 30_000) {
+          logged = Date.now();
+          this.#log(
+            `worker ${this.id}: waiting ${Math.round((logged - started) / 1000)} s for round ${round.slice(0, 8)} to be committed (${[...wanted].filter((t) => !found.has(t)).join(", ")})`,
+          );
+        }
       }
     } finally {
-      this.#commitWaiters.delete(round);
+      this.#commitWaiters.delete(id);
     }
   }
 
