@@ -2,7 +2,7 @@
  * `floe sink --brokers B (--topics a,b | --topics-regex R) --bucket NAME [--config connector.properties|.json]
  * [--sink-id ID] [--control-topic T] [--catalog URL] [--credential ID:SECRET] [--namespace NS]
  * [--mode upsert|changelog] [--commit-interval-ms N] [--commit-timeout-ms N] [--dead-letter-topic T]
- * [--tables topicOrSourceTable=icebergTable,... | --route-field F]`: Debezium topics in Kafka → Iceberg
+ * [--transaction-topic T] [--tables topicOrSourceTable=icebergTable,... | --route-field F]`: Debezium topics in Kafka → Iceberg
  * tables (src/sink/kafka: one worker and one coordinator candidate per process; run several with the
  * same sink id to scale out). Settings: flags > env (FLOE_KAFKA_BROKERS, FLOE_CATALOG_URL, FLOE_BUCKET,
  * FLOE_CREDENTIAL) > the config file (an Apache Iceberg Kafka Connect sink connector's `.properties` or
@@ -58,6 +58,7 @@ export interface SinkFlags {
   commitIntervalMs?: string;
   commitTimeoutMs?: string;
   deadLetterTopic?: string;
+  transactionTopic?: string;
   tables?: string;
   routeField?: string;
 }
@@ -76,6 +77,7 @@ export interface SinkSettings {
   commitIntervalMs?: number;
   commitTimeoutMs?: number;
   deadLetterTopic?: string;
+  transactionTopic?: string;
   routing: RouteSpec;
 }
 
@@ -109,6 +111,7 @@ const FLOE_KEYS = new Set<string>([
   "commitIntervalMs",
   "commitTimeoutMs",
   "deadLetterTopic",
+  "transactionTopic",
   "tables",
   "routeField",
 ]);
@@ -382,9 +385,11 @@ export function resolveSinkSettings(
   const sinkId = pick("sinkId") ?? DEFAULT_SINK_ID;
   const controlTopic = pick("controlTopic") ?? DEFAULT_CONTROL_TOPIC;
   const deadLetterTopic = pick("deadLetterTopic");
+  const transactionTopic = pick("transactionTopic");
   for (const [what, topic] of [
     ["control topic", controlTopic],
     ["dead-letter topic", deadLetterTopic],
+    ["transaction topic", transactionTopic],
   ] as const) {
     if (topic === undefined) continue;
     if (topics?.includes(topic) || (topicsRegex && fullMatch(topicsRegex).test(topic)))
@@ -456,6 +461,7 @@ export function resolveSinkSettings(
       ...(commitIntervalMs !== undefined ? { commitIntervalMs } : {}),
       ...(commitTimeoutMs !== undefined ? { commitTimeoutMs } : {}),
       ...(deadLetterTopic ? { deadLetterTopic } : {}),
+      ...(transactionTopic ? { transactionTopic } : {}),
       routing,
     },
     warnings,
@@ -529,6 +535,10 @@ export function sinkCommand(deps: SinkCommandDeps): Command {
       "undecodable records go here with Kafka Connect error headers (errors.deadletterqueue.topic.name); without it they stop the sink",
     )
     .option(
+      "--transaction-topic <topic>",
+      "transaction-consistent mode: the capture's transaction-metadata topic (<prefix>.transaction); commits hold whole PostgreSQL transactions only, across tables",
+    )
+    .option(
       "--tables <map>",
       "static routing: topicOrSourceTable=icebergTable,... (* = the rest); default: one table per source table",
     )
@@ -594,6 +604,7 @@ export function sinkCommand(deps: SinkCommandDeps): Command {
           decode: createDebeziumDecoder(),
           route: createRouter(settings.routing, settings.namespace),
           ...(settings.deadLetterTopic ? { deadLetterTopic: settings.deadLetterTopic } : {}),
+          ...(settings.transactionTopic ? { transactionTopic: settings.transactionTopic } : {}),
           deadLetterHeaders: (error, record) =>
             deadLetterHeaders(error, record, { connectorName: settings.sinkId, taskId: workerId }),
           ...(settings.commitIntervalMs !== undefined ? { commitIntervalMs: settings.commitIntervalMs } : {}),
@@ -610,7 +621,8 @@ export function sinkCommand(deps: SinkCommandDeps): Command {
         });
         log(
           `sink ${settings.sinkId} running: control topic ${settings.controlTopic}` +
-            (settings.deadLetterTopic ? `, dead letters to ${settings.deadLetterTopic}` : ""),
+            (settings.deadLetterTopic ? `, dead letters to ${settings.deadLetterTopic}` : "") +
+            (settings.transactionTopic ? `, transaction-consistent (${settings.transactionTopic})` : ""),
         );
         try {
           await Promise.race([signalled, sink.failed]);

@@ -172,7 +172,14 @@ export class KafkaChangeSink implements ChangeSink {
   async write(batch: ChangeBatch): Promise<void> {
     this.checkUsable();
     const records = this.records(batch.events);
-    if (records.length > 0) await this.options.topics.ensure(new Set(records.map((record) => record.topic)));
+    if (records.length > 0) {
+      const topics = new Set(records.map((record) => record.topic));
+      // The transaction-metadata topic gets one partition: its END records in commit order are what a
+      // transaction-consistent sink walks, and order holds only within a partition.
+      const transactions = kafkaTopicName(`${this.options.topicPrefix}.transaction`);
+      if (topics.delete(transactions)) await this.options.topics.ensure([transactions], { partitions: 1 });
+      await this.options.topics.ensure(topics);
+    }
     this.checkUsable();
     for (const record of records) {
       this.unsent.push(record);

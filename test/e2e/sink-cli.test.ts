@@ -498,6 +498,9 @@ test("floe capture → floe sink (CLI processes): stop and restart mid-stream, a
     "shop",
     "--commit-timeout-ms",
     "3000",
+    // Transaction-consistent: the workload's multi-table transactions land whole, across a restart.
+    "--transaction-topic",
+    `${prefix}.transaction`,
   ];
 
   const first = start("sink#1", sinkArgs);
@@ -551,9 +554,20 @@ test("floe capture → floe sink (CLI processes): stop and restart mid-stream, a
   assert.equal(headers["__connect.errors.connector.name"], sinkId);
   assert.match(headers["__connect.errors.exception.message"] ?? "", /not JSON/);
 
-  // Every commit carries the sink id from the config's `name`.
+  // Every commit carries the sink id from the config's `name`; in transaction-consistent mode, the
+  // commit LSN it reaches, the same in every table of one commit.
   const orders = await catalog.loadTable({ namespace: ["shop"], name: "orders" });
   assert.ok(orders.metadata.snapshots.some((s) => s.summary["floe.sink.id"] === sinkId));
+  assert.ok(
+    first.lines.some((line) => /transaction-consistent/.test(line)),
+    first.lines.join("\n"),
+  );
+  const customers = await catalog.loadTable({ namespace: ["shop"], name: "customers" });
+  const lsns = (table: typeof orders) =>
+    new Set(table.metadata.snapshots.map((s) => s.summary["floe.source.lsn"]).filter((l) => l !== undefined));
+  assert.ok(lsns(orders).size > 3, `commit LSNs on orders: ${[...lsns(orders)].join(", ")}`);
+  const shared = [...lsns(orders)].filter((lsn) => lsns(customers).has(lsn));
+  assert.ok(shared.length > 0, "multi-table transactions land in one commit of both tables");
 
   assert.equal(await second.stop(), 0, second.lines.join("\n"));
   assert.ok(

@@ -64,10 +64,26 @@ export interface TopicPartitionOffset {
   partition: number;
   /** The next offset to read (everything before it is covered). */
   offset: string;
+  /** Transaction-consistent mode: events read from the partition but held back (their transaction is not yet complete). */
+  held?: TransactionCount[];
 }
 
+/** Transaction-consistent mode: `[transaction id, data collection ("schema.table"), events]`. */
+export type TransactionCount = [string, string, number];
+
 export type ControlEvent =
-  | { type: "start-commit"; sinkId: string; round: string; epoch: number; tsMs: number }
+  | {
+      type: "start-commit";
+      sinkId: string;
+      round: string;
+      epoch: number;
+      tsMs: number;
+      /**
+       * Transaction-consistent mode: the commit LSN up to which PostgreSQL transactions are complete
+       * (every event of each is consumed by some worker); workers write only those, holding the rest.
+       */
+      frontier?: string;
+    }
   | {
       type: "data-written";
       sinkId: string;
@@ -91,6 +107,8 @@ export type ControlEvent =
       worker: string;
       /** Every partition the worker owns, with the offset its published files reach. */
       partitions: TopicPartitionOffset[];
+      /** Transaction-consistent mode: the events of the transactions this publication wrote. */
+      released?: TransactionCount[];
     }
   | {
       type: "commit-complete";
@@ -105,6 +123,11 @@ export type ControlEvent =
        * being read when the first began), so a worker waits for its own publication, not the round.
        */
       publications?: Array<{ table: TableIdentifier; ids: string[] }>;
+      /**
+       * Transaction-consistent mode: every transaction up to this commit LSN is now in the tables; the
+       * transaction topic's END records are read again from `transactionOffset` by a new coordinator.
+       */
+      committed?: { lsn: string; transactionOffset: string };
     };
 
 /** JSON with tagged bigints, byte arrays and maps (DataFile metrics and bounds). */

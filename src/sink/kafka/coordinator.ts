@@ -38,7 +38,9 @@ import type { Catalog, LoadedTable, TableIdentifier } from "../../catalog/catalo
 import { IcebergError } from "../../iceberg/errors.ts";
 import { RowDelta } from "../../iceberg/operations/row-delta.ts";
 import { ancestorsOf, snapshotForRef } from "../../iceberg/table-metadata.ts";
+import { formatLsn } from "../change.ts";
 import { SinkError } from "../errors.ts";
+import { SOURCE_LSN_PROPERTY } from "../position.ts";
 import { type CommitResult, commitStaged, type StagedCommit } from "../staged-commit.ts";
 import { SINK_ID_PROPERTY } from "../table-writer.ts";
 import {
@@ -54,6 +56,7 @@ import {
   SINK_ROUNDS_PROPERTY,
   tableKey,
 } from "./control.ts";
+import { type CommitPoint, TransactionLedger } from "./transaction-ledger.ts";
 
 export interface CoordinatorOptions {
   sinkId: string;
@@ -66,6 +69,12 @@ export interface CoordinatorOptions {
   commitTimeoutMs: number;
   log: (line: string) => void;
   clientId?: string;
+  /**
+   * Transaction-consistent mode: the capture's transaction-metadata topic (`<prefix>.transaction`, one
+   * partition). Rounds then hold only whole PostgreSQL transactions, across tables (see
+   * transaction-ledger.ts); a round waits for every partition's answer instead of timing out.
+   */
+  transactionTopic?: string;
 }
 
 type DataWritten = Extract<ControlEvent, { type: "data-written" }>;
@@ -105,6 +114,15 @@ export class Coordinator {
   #running: Promise<void> = Promise.resolve();
   #closed = false;
   #failure: unknown;
+  /** Transaction-consistent mode: the ledger, the transaction-topic reader and its election. */
+  readonly #ledger: TransactionLedger | undefined;
+  #transactions: Consumer<string, string, string, string> | undefined;
+  #transactionStream: MessagesStream<string, string, string, string> | undefined;
+  #transactionGeneration = -1;
+  #waitingForTransactions = false;
+  /** This election's read-back probe (transaction-consistent mode). */
+  #probe: { round: string; generation: number; read: boolean } | undefined;
+  #subscribedTopics: string[] = [];
   readonly stats: CoordinatorStats = { rounds: 0, commits: 0, epoch: undefined };
 
   constructor(options: CoordinatorOptions) {
@@ -122,6 +140,11 @@ export class Coordinator {
       rebalanceTimeout: 15_000,
     });
     this.#admin = new Admin({ clientId: `${clientId}-coordinator-admin`, bootstrapBrokers: options.brokers });
+    if (options.transactionTopic !== undefined) {
+      this.#ledger = new TransactionLedger((collection) =>
+        this.#subscribedTopics.some((topic) => topic.endsWith(`.${collection}`)),
+      );
+    }
     this.#producer = new Producer({
       clientId: `${clientId}-coordinator-producer`,
       bootstrapBrokers: options.brokers,
@@ -153,6 +176,7 @@ export class Coordinator {
         this.#answered.clear();
         this.#published.clear();
         this.#lastMessage = undefined;
+        this.#ledger?.reset();
         this.#generation++;
         if (epoch !== undefined && this.#stream) this.#scheduleReopen();
       }
@@ -215,6 +239,73 @@ export class Coordinator {
       .catch((error: unknown) => this.#fail(error));
   }
 
+  /**
+   * Transaction-consistent mode: (re)opens the transaction-topic reader for this election, from the
+   * END after the last committed transaction (read back from the control topic) — or its start.
+   */
+  async #openTransactions(generation: number): Promise<void> {
+    const topic = this.#options.transactionTopic!;
+    const ledger = this.#ledger!;
+    if (!this.#transactions) {
+      this.#transactions = new Consumer({
+        clientId: `${this.#options.clientId ?? `floe-sink-${this.#options.sinkId}`}-transactions`,
+        groupId: `${coordinatorGroupId(this.#options.sinkId)}-transactions-${randomUUID().slice(0, 8)}`,
+        bootstrapBrokers: this.#options.brokers,
+        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+        deserializers: stringDeserializers,
+        maxWaitTime: 100,
+      });
+    }
+    // The capture creates the topic with the first transaction; until then nothing is released.
+    const partitions = await this.#transactions
+      .metadata({ topics: [topic] })
+      .then((metadata) => metadata.topics.get(topic)?.partitionsCount ?? 0)
+      .catch((error: unknown) => {
+        if (
+          /UNKNOWN_TOPIC|does not exist/i.test(
+            `${(error as Error).message} ${JSON.stringify((error as { errors?: unknown }).errors ?? "")}`,
+          )
+        )
+          return 0;
+        throw error;
+      });
+    if (partitions === 0) {
+      if (!this.#waitingForTransactions)
+        this.#options.log(`coordinator: waiting for the transaction topic ${topic}`);
+      this.#waitingForTransactions = true;
+      return;
+    }
+    if (partitions !== 1) {
+      throw new SinkError(
+        "TABLE_INVALID",
+        `transaction-consistent mode reads the transaction topic ${topic} in commit order, which needs exactly one partition (it has ${partitions}); recreate it with one partition (floe capture does) or run without --transaction-topic`,
+      );
+    }
+    const old = this.#transactionStream;
+    if (old) {
+      old.removeAllListeners("data");
+      old.removeAllListeners("error");
+      old.on("error", () => {});
+      old.close().catch(() => {});
+    }
+    const from = ledger.committed.transactionOffset + 1n;
+    const stream = await this.#transactions.consume({
+      topics: [topic],
+      mode: from > 0n ? MessagesStreamModes.MANUAL : MessagesStreamModes.EARLIEST,
+      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+      ...(from > 0n ? { offsets: [{ topic, partition: 0, offset: from }] } : {}),
+      autocommit: false,
+    });
+    stream.on("data", (message: Message<string, string, string, string>) => {
+      if (generation !== this.#generation) return;
+      const end = transactionEndOf(message.value);
+      if (end) ledger.addEnd(end.id, message.offset, end.dataCollections);
+    });
+    stream.on("error", (error: unknown) => this.#fail(error));
+    this.#transactionStream = stream;
+    this.#transactionGeneration = generation;
+  }
+
   #schedule(): void {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
@@ -245,9 +336,24 @@ export class Coordinator {
       `${message.topic}/${message.partition}@${message.offset}`,
     );
     this.#lastMessage = message;
-    if (event.type === "data-written") this.#pending.push({ event, offset: message.offset });
-    else if (event.type === "data-complete") {
+    if (event.type === "start-commit") {
+      if (this.#probe?.round === event.round) this.#probe.read = true;
+    } else if (event.type === "data-written") this.#pending.push({ event, offset: message.offset });
+    else if (event.type === "commit-complete") {
+      if (event.committed) {
+        this.#ledger?.restore({
+          lsn: BigInt(event.committed.lsn),
+          transactionOffset: BigInt(event.committed.transactionOffset),
+        });
+      }
+    } else if (event.type === "data-complete") {
       this.#published.set(publicationId(event.round, event.worker), message.offset);
+      this.#ledger?.report(
+        publicationId(event.round, event.worker),
+        message.offset,
+        event.partitions,
+        event.released ?? [],
+      );
       let answered = this.#answered.get(event.round);
       if (!answered) {
         answered = new Set();
@@ -264,42 +370,79 @@ export class Coordinator {
     if (epoch === undefined) return;
     // Until the stream of this election is in place, what was heard is incomplete.
     if (this.#streamGeneration !== this.#generation) return;
+    const expected = await this.#options.partitions();
+    this.#subscribedTopics = [...new Set([...expected].map((tp) => tp.slice(0, tp.lastIndexOf("/"))))];
+    if (this.#ledger) {
+      // The last commit point comes back from the control topic: read it to its end first, which is
+      // when this election's probe (a start-commit without a frontier) is read back. (Offsets cannot
+      // tell: Kafka's transaction markers take offsets that no record is delivered at.)
+      if (this.#probe?.generation !== this.#generation) {
+        const probe = { round: randomUUID(), generation: this.#generation, read: false };
+        this.#probe = probe;
+        await this.#producer.send({
+          messages: [
+            {
+              topic: this.#options.controlTopic,
+              key: this.#options.sinkId,
+              value: encodeControlEvent({
+                type: "start-commit",
+                sinkId: this.#options.sinkId,
+                round: probe.round,
+                epoch,
+                tsMs: Date.now(),
+              }),
+            },
+          ],
+        });
+      }
+      if (!this.#probe.read) return;
+      if (this.#transactionGeneration !== this.#generation) await this.#openTransactions(this.#generation);
+    }
     // Files published before this round (a previous coordinator's rounds, answers that came after a
     // round's timeout) are committed at once: workers that took over partitions wait for them.
     if (this.#pending.length > 0) await this.commitPending(epoch);
     const round = randomUUID();
     this.#round = round;
-    const expected = await this.#options.partitions();
-    const started = Date.now();
-    await this.#producer.send({
-      messages: [
-        {
-          topic: this.#options.controlTopic,
-          key: this.#options.sinkId,
-          value: encodeControlEvent({
-            type: "start-commit",
-            sinkId: this.#options.sinkId,
-            round,
-            epoch,
-            tsMs: started,
-          }),
-        },
-      ],
-    });
-    await new Promise<void>((resolve) => {
-      const check = () => {
-        const answered = this.#answered.get(round);
-        if ([...expected].every((p) => answered?.has(p))) finish();
-      };
-      const timeout = setTimeout(() => finish(), this.#options.commitTimeoutMs);
-      const finish = () => {
-        clearTimeout(timeout);
-        this.#roundWaiter = undefined;
-        resolve();
-      };
-      this.#roundWaiter = check;
-      check();
-    });
+    const frontier = this.#ledger?.advanceFrontier();
+    const startCommit = {
+      topic: this.#options.controlTopic,
+      key: this.#options.sinkId,
+      value: encodeControlEvent({
+        type: "start-commit",
+        sinkId: this.#options.sinkId,
+        round,
+        epoch,
+        tsMs: Date.now(),
+        ...(frontier !== undefined ? { frontier: String(frontier) } : {}),
+      }),
+    };
+    await this.#producer.send({ messages: [startCommit] });
+    for (;;) {
+      const all = await new Promise<boolean>((resolve) => {
+        const check = () => {
+          const answered = this.#answered.get(round);
+          if ([...expected].every((p) => answered?.has(p))) finish(true);
+          else if (this.#closed || this.#epoch !== epoch) finish(false);
+        };
+        const timeout = setTimeout(() => finish(false), this.#options.commitTimeoutMs);
+        const finish = (answered: boolean) => {
+          clearTimeout(timeout);
+          this.#roundWaiter = undefined;
+          resolve(answered);
+        };
+        this.#roundWaiter = check;
+        check();
+      });
+      // Without the transaction topic a round commits what arrived by its timeout (an idle or slow
+      // worker never stalls it). Transaction-consistent mode waits for every partition — a round
+      // without one could hold part of a transaction, and a late answer overtaking the next round's
+      // would keep the commit prefix from ever being whole — asking again each timeout (a
+      // partition's new owner answers the repeat) and committing meanwhile what is whole (a worker may
+      // be waiting for that before it can answer).
+      if (all || !this.#ledger || this.#closed || this.#epoch !== epoch) break;
+      await this.commitPending(epoch);
+      await this.#producer.send({ messages: [startCommit] });
+    }
     this.#answered.delete(round);
     if (this.#epoch !== epoch) return; // lost the election while waiting
     this.stats.rounds++;
@@ -319,10 +462,29 @@ export class Coordinator {
     const waiting = this.#pending.findIndex(
       (p) => !this.#published.has(publicationId(p.event.round, p.event.worker)),
     );
-    const pending = waiting < 0 ? [...this.#pending] : this.#pending.slice(0, waiting);
-    // Where a restarted coordinator must read again: the first event not committed here, if any.
-    const holdAt = waiting < 0 ? undefined : this.#pending[waiting]!.offset;
+    let cut = waiting < 0 ? this.#pending.length : waiting;
     const last = this.#lastMessage;
+    let point: CommitPoint | undefined;
+    let ledgerPublications: Set<string> | undefined;
+    if (this.#ledger) {
+      // Whole publications only (a transaction's events in one of them must land together), and only
+      // when every transaction they reach is entirely in them.
+      for (;;) {
+        const after = new Set(this.#pending.slice(cut).map(publicationOf));
+        const split = this.#pending.findIndex((p, i) => i < cut && after.has(publicationOf(p)));
+        if (split < 0) break;
+        cut = split;
+      }
+      const cutOffset = cut < this.#pending.length ? this.#pending[cut]!.offset : (last?.offset ?? -1n) + 1n;
+      const publications = new Set(this.#pending.slice(0, cut).map(publicationOf));
+      for (const [id, offset] of this.#published) if (offset < cutOffset) publications.add(id);
+      point = this.#ledger.commitTarget(publications);
+      if (!point) cut = 0;
+      else ledgerPublications = publications;
+    }
+    const pending = this.#pending.slice(0, cut);
+    // Where a restarted coordinator must read again: the first event not committed here, if any.
+    let holdAt = cut < this.#pending.length ? this.#pending[cut]!.offset : undefined;
     const byTable = new Map<string, { table: TableIdentifier; events: PendingFiles[] }>();
     for (const item of pending) {
       const key = tableKey(item.event.table);
@@ -342,7 +504,9 @@ export class Coordinator {
         const { watermark } = this.#checkEpoch(table, epoch);
         const events = group.events.filter((e) => watermark === undefined || e.offset > watermark);
         if (events.length === 0) continue;
-        staged.push({ commit: this.#stage(table, events, epoch, watermark), events });
+        const extra: Record<string, string> =
+          point && point.lsn >= 0n ? { [SOURCE_LSN_PROPERTY]: formatLsn(point.lsn) } : {};
+        staged.push({ commit: this.#stage(table, events, epoch, watermark, extra), events });
       }
       try {
         results = await commitStaged(
@@ -361,9 +525,13 @@ export class Coordinator {
         this.#options.log(`coordinator: ${error.message}; staging the round again`);
       }
     }
-    if (staged.length > 0) {
-      this.stats.commits++;
-      await this.#producer.send({
+    if (point && ledgerPublications) this.#ledger?.commit(point, ledgerPublications);
+    const committed = this.#ledger?.committed;
+    if (staged.length > 0 || (committed && committed.lsn >= 0n)) {
+      if (staged.length > 0) this.stats.commits++;
+      // Transaction-consistent mode announces every time: the control offset is held at the latest
+      // announcement, so a new coordinator reads the last commit point back.
+      const sent = await this.#producer.send({
         messages: [
           {
             topic: this.#options.controlTopic,
@@ -381,10 +549,25 @@ export class Coordinator {
                 table: s.commit.identifier,
                 ids: publicationsOf(s.events),
               })),
+              ...(committed && committed.lsn >= 0n
+                ? {
+                    committed: {
+                      lsn: String(committed.lsn),
+                      transactionOffset: String(committed.transactionOffset),
+                    },
+                  }
+                : {}),
             }),
           },
         ],
       });
+      const announced = sent.offsets?.[0]?.offset;
+      if (this.#ledger && announced !== undefined && (holdAt === undefined || announced < holdAt))
+        holdAt = announced;
+    }
+    if (this.#ledger) {
+      const oldest = this.#ledger.oldestUncommitted();
+      if (oldest !== undefined && (holdAt === undefined || oldest < holdAt)) holdAt = oldest;
     }
     this.#pending = this.#pending.filter((p) => !pending.includes(p));
     // A publication completed before the first event still pending has nothing left here.
@@ -449,6 +632,7 @@ export class Coordinator {
     events: PendingFiles[],
     epoch: number,
     watermark: bigint | undefined,
+    extraSummary: Record<string, string> = {},
   ): StagedCommit {
     let maxOffset = -1n;
     for (const e of events) if (e.offset > maxOffset) maxOffset = e.offset;
@@ -458,6 +642,7 @@ export class Coordinator {
       [SINK_CONTROL_OFFSET_PROPERTY]: String(maxOffset),
       [SINK_ROUNDS_PROPERTY]: [...new Set(events.map((e) => e.event.round))].join(","),
       [SINK_PUBLICATIONS_PROPERTY]: publicationsOf(events).join(","),
+      ...extraSummary,
     };
     /** Events whose position deletes lost their target to compaction: their equality fallback instead. */
     const fallback = new Set<PendingFiles>();
@@ -522,10 +707,45 @@ export class Coordinator {
     await this.#running.catch(() => {});
     await this.#reopening.catch(() => {});
     await quietly(() => this.#stream?.close());
+    await quietly(() => this.#transactionStream?.close());
+    await quietly(() => this.#transactions?.close(true));
     await quietly(() => this.#consumer.close(true));
     await quietly(() => this.#producer.close());
     await quietly(() => this.#admin.close());
   }
+}
+
+function publicationOf(item: PendingFiles): string {
+  return publicationId(item.event.round, item.event.worker);
+}
+
+/** The END record of a transaction-topic value (Kafka Connect JSON, with or without the schema envelope). */
+function transactionEndOf(
+  value: string | undefined,
+): { id: string; dataCollections: Array<{ dataCollection: string; eventCount: number }> } | undefined {
+  if (!value) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  const record = parsed as { payload?: unknown } | null;
+  const payload = (record && typeof record === "object" && "payload" in record ? record.payload : record) as {
+    status?: unknown;
+    id?: unknown;
+    data_collections?: unknown;
+  } | null;
+  if (payload?.status !== "END" || typeof payload.id !== "string") return undefined;
+  const collections = Array.isArray(payload.data_collections) ? payload.data_collections : [];
+  return {
+    id: payload.id,
+    dataCollections: collections.flatMap((c: { data_collection?: unknown; event_count?: unknown }) =>
+      typeof c?.data_collection === "string" && Number.isFinite(Number(c.event_count))
+        ? [{ dataCollection: c.data_collection, eventCount: Number(c.event_count) }]
+        : [],
+    ),
+  };
 }
 
 /** The distinct publications (`<round>/<worker>`) of these events, in order. */

@@ -18,6 +18,7 @@ export function createDebeziumDecoder(options: DebeziumDecoderOptions = {}): Rec
       change: changeOf(event),
       eventSchema: event.eventSchema,
       ...(event.lsn !== undefined ? { lsn: event.lsn } : {}),
+      ...(event.transaction ? { transactionId: event.transaction.id } : {}),
     };
   };
 }

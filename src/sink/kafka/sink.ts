@@ -32,6 +32,12 @@ export interface KafkaSinkOptions {
   bufferRows?: number;
   log?: (line: string) => void;
   workerId?: string;
+  /**
+   * Transaction-consistent mode: the capture's transaction-metadata topic (`<prefix>.transaction`).
+   * Every commit then holds whole PostgreSQL transactions only, across tables, and records the commit
+   * LSN it reaches (`floe.source.lsn`).
+   */
+  transactionTopic?: string;
 }
 
 export interface KafkaSink {
@@ -70,6 +76,7 @@ export async function startKafkaSink(options: KafkaSinkOptions): Promise<KafkaSi
       commitIntervalMs,
       commitTimeoutMs: options.commitTimeoutMs ?? Math.max(5000, 3 * commitIntervalMs),
       log,
+      ...(options.transactionTopic ? { transactionTopic: options.transactionTopic } : {}),
     });
     const worker = new Worker({
       sinkId: options.sinkId,
@@ -86,6 +93,7 @@ export async function startKafkaSink(options: KafkaSinkOptions): Promise<KafkaSi
       deadLetterHeaders: options.deadLetterHeaders ?? ((error, record) => deadLetterHeaders(error, record)),
       ...(options.bufferRows !== undefined ? { bufferRows: options.bufferRows } : {}),
       ...(options.workerId ? { workerId: options.workerId } : {}),
+      ...(options.transactionTopic ? { transactionConsistent: true } : {}),
     });
     // The coordinator first: a worker's first reset waits for rounds published before it joined.
     await coordinator.start();

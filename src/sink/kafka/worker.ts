@@ -43,6 +43,8 @@ import {
   encodeControlEvent,
   publicationId,
   SINK_PUBLICATIONS_PROPERTY,
+  type TopicPartitionOffset,
+  type TransactionCount,
   tableKey,
 } from "./control.ts";
 import { quietly } from "./coordinator.ts";
@@ -66,6 +68,8 @@ export type DecodedRecord =
       eventSchema: EventSchema | undefined;
       /** The source LSN, when the event has one (changelog tables record it with the offset). */
       lsn?: bigint;
+      /** Debezium's `transaction.id` (`txId:commitLsn`), when the event carries transaction metadata. */
+      transactionId?: string;
     }
   | { kind: "skip" };
 
@@ -88,6 +92,22 @@ export interface WorkerOptions {
   bufferRows?: number;
   log?: (line: string) => void;
   workerId?: string;
+  /**
+   * Transaction-consistent mode: changes of a PostgreSQL transaction are held until the coordinator's
+   * frontier says every event of it was read (by any worker), so a round never holds part of one.
+   */
+  transactionConsistent?: boolean;
+}
+
+/** A change read but held back: its transaction is beyond the coordinator's frontier. */
+interface HeldChange {
+  tp: string;
+  message: Message;
+  record: SourceRecord;
+  decoded: Extract<DecodedRecord, { kind: "change" }>;
+  transactionId: string;
+  collection: string;
+  commitLsn: bigint;
 }
 
 interface Route {
@@ -152,6 +172,20 @@ export class Worker {
   #deadLetters: { record: SourceRecord; error: unknown }[] = [];
   #epoch = -1;
   #fencedPublications = 0;
+  /** Transaction-consistent mode: the coordinator's frontier (commit LSN), and what waits for it. */
+  #frontier = -1n;
+  #held: HeldChange[] = [];
+  /**
+   * Transaction-consistent mode, after a reset: the control-topic end the coordinator's committed
+   * offset must reach before the key index is re-read; until then every change is held.
+   */
+  #indexPendingUntil: bigint | undefined;
+  /** Events of transactions written since the last publication: `transaction|collection` → count. */
+  readonly #released = new Map<string, TransactionCount>();
+  /** A message of the current generation per partition, to commit offsets by (held events stop them). */
+  readonly #partitionMessage = new Map<string, Message>();
+  /** Rounds answered lately (a coordinator re-sends start-commit until every partition answered). */
+  #answeredRounds: string[] = [];
   /** Publication id → told when one of its tables was committed (table key, snapshot id). */
   readonly #commitWaiters = new Map<string, (table: string, snapshotId: bigint) => void>();
   #consuming: Promise<void> = Promise.resolve();
@@ -328,6 +362,11 @@ export class Worker {
     if (event.type === "start-commit") {
       if (event.epoch < this.#epoch) return; // a zombie coordinator's round
       this.#epoch = event.epoch;
+      if (event.frontier !== undefined && BigInt(event.frontier) > this.#frontier)
+        this.#frontier = BigInt(event.frontier);
+      if (this.#answeredRounds.includes(event.round)) return; // re-sent for a worker that had not answered
+      this.#answeredRounds.push(event.round);
+      if (this.#answeredRounds.length > 64) this.#answeredRounds.shift();
       this.#exclusive(() => this.#publish(event.round)).catch((error: unknown) => this.#fail(error));
     } else if (event.type === "commit-complete") {
       const snapshots = new Map(event.tables.map((t) => [tableKey(t.table), BigInt(t.snapshotId)]));
@@ -349,6 +388,7 @@ export class Worker {
     if (accepted !== undefined && offset <= accepted) return; // already taken
     this.#accepted.set(tp, offset);
     this.#lastMessage.set(tp, message);
+    this.#partitionMessage.set(tp, message);
     this.stats.records++;
     const record: SourceRecord = {
       topic: message.topic,
@@ -375,6 +415,49 @@ export class Worker {
       }
     }
     if (decoded.kind !== "change") return;
+    if (this.#options.transactionConsistent) {
+      const held: HeldChange = {
+        tp,
+        message,
+        record,
+        decoded,
+        transactionId: decoded.transactionId ?? "",
+        collection: `${decoded.source.schema}.${decoded.source.table}`,
+        // Changes outside transactions (snapshot reads) wait only for the key index.
+        commitLsn: decoded.transactionId === undefined ? -1n : commitLsnOf(decoded.transactionId, record),
+      };
+      if (held.commitLsn > this.#frontier || this.#indexPendingUntil !== undefined) {
+        this.#held.push(held);
+        return;
+      }
+      if (held.transactionId) this.#countReleased(held.transactionId, held.collection);
+    }
+    await this.#apply(decoded, record);
+  }
+
+  #countReleased(transactionId: string, collection: string): void {
+    const key = `${transactionId}|${collection}`;
+    const count = this.#released.get(key);
+    if (count) count[2]++;
+    else this.#released.set(key, [transactionId, collection, 1]);
+  }
+
+  /** Transaction-consistent mode: writes the held changes the frontier now covers, in the order read. */
+  async #releaseHeld(): Promise<void> {
+    await this.#finishResetIfReady();
+    if (this.#held.length === 0 || this.#indexPendingUntil !== undefined) return;
+    const keep: HeldChange[] = [];
+    const release: HeldChange[] = [];
+    for (const held of this.#held) (held.commitLsn <= this.#frontier ? release : keep).push(held);
+    this.#held = keep;
+    for (const held of release) {
+      if (held.transactionId) this.#countReleased(held.transactionId, held.collection);
+      await this.#apply(held.decoded, held.record);
+    }
+  }
+
+  async #apply(decoded: Extract<DecodedRecord, { kind: "change" }>, record: SourceRecord): Promise<void> {
+    const offset = record.offset;
     try {
       const route = await this.#routeFor(decoded, record);
       // Positions are informational here (offsets give exactly-once): `<LSN>#<offset>`.
@@ -403,6 +486,11 @@ export class Worker {
     }
     this.#deadLetters.push({ record, error });
     this.stats.deadLettered++;
+    if (this.#options.transactionConsistent) {
+      // The transaction's END counts this event: count it as handled, or the transaction never completes.
+      const transaction = rawTransactionOf(record);
+      if (transaction) this.#countReleased(transaction.id, transaction.collection);
+    }
   }
 
   /** The current schema of the Iceberg table a source table routes to; undefined while it does not exist. */
@@ -488,6 +576,10 @@ export class Worker {
     this.#deadLetters = [];
     this.#accepted.clear();
     this.#startOffsets.clear();
+    this.#held = [];
+    this.#released.clear();
+    this.#partitionMessage.clear();
+    this.#indexPendingUntil = undefined;
     const assignments = this.#consumer.assignments ?? [];
     if (assignments.length > 0) {
       const committed = await this.#committedOffsets(assignments);
@@ -514,9 +606,14 @@ export class Worker {
     // Keys of partitions that moved here were written by their previous owner, whose last rounds may
     // be published but not yet in the tables (its coordinator slow, frozen or dead): wait for them, then
     // re-read the keys. An index without them would insert a second row instead of replacing theirs.
-    await this.#awaitPublishedRounds();
-    for (const route of this.#routes.values()) {
-      if (route.writer instanceof UpsertTableWriter) await route.writer.rebuildIndex();
+    if (this.#options.transactionConsistent) {
+      // Waiting here could deadlock: those rounds may hold transactions whose other events are in the
+      // partitions this worker just took over, which it has not read yet. So it reads them now, holding
+      // every change, answers rounds with what it holds, and re-reads the keys once the rounds are in.
+      this.#indexPendingUntil = await this.#controlEnd();
+    } else {
+      await this.#awaitPublishedRounds();
+      await this.#rebuildIndexes();
     }
     this.#stateJoins = joins;
     this.#log(
@@ -532,11 +629,7 @@ export class Worker {
    */
   async #awaitPublishedRounds(): Promise<void> {
     const controlTopic = this.#options.controlTopic;
-    const ends = await this.#consumer.listOffsets({
-      topics: [controlTopic],
-      timestamp: ListOffsetTimestamps.LATEST,
-    });
-    const end = ends.get(controlTopic)?.[0] ?? 0n;
+    const end = await this.#controlEnd();
     if (end <= 0n) return;
     const started = Date.now();
     let logged = started;
@@ -554,6 +647,37 @@ export class Worker {
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  }
+
+  async #controlEnd(): Promise<bigint> {
+    const controlTopic = this.#options.controlTopic;
+    const ends = await this.#consumer.listOffsets({
+      topics: [controlTopic],
+      timestamp: ListOffsetTimestamps.LATEST,
+    });
+    return ends.get(controlTopic)?.[0] ?? 0n;
+  }
+
+  async #rebuildIndexes(): Promise<void> {
+    for (const route of this.#routes.values()) {
+      if (route.writer instanceof UpsertTableWriter) await route.writer.rebuildIndex();
+    }
+  }
+
+  /** Transaction-consistent mode: re-reads the keys once the rounds published before the reset are in. */
+  async #finishResetIfReady(): Promise<void> {
+    const until = this.#indexPendingUntil;
+    if (until === undefined) return;
+    if (until > 0n) {
+      const committed = await committedControlOffset(
+        this.#admin,
+        this.#options.sinkId,
+        this.#options.controlTopic,
+      );
+      if (committed < until) return;
+    }
+    await this.#rebuildIndexes();
+    this.#indexPendingUntil = undefined;
   }
 
   /**
@@ -603,6 +727,8 @@ export class Worker {
   /** The coordinator asked for a round: publish files + offsets in one transaction, wait for the commit. */
   async #publish(round: string): Promise<void> {
     await this.#resetIfPending();
+    const joins = this.#joins;
+    await this.#releaseHeld();
     const events: ControlEvent[] = [];
     const touched: Route[] = [];
     for (const route of this.#routes.values()) {
@@ -622,14 +748,45 @@ export class Worker {
         equalityFallback: prepared.equalityFallback ?? null,
       });
     }
-    const partitions = (this.#consumer.assignments ?? []).flatMap((a) =>
-      a.partitions.map((partition) => ({
-        topic: a.topic,
-        partition,
-        offset: String((this.#accepted.get(`${a.topic}/${partition}`) ?? -2n) + 1n),
-      })),
+    // Held changes stay unpublished: a partition's offset stops at its first held one.
+    const firstHeld = new Map<string, HeldChange>();
+    const heldCounts = new Map<string, Map<string, TransactionCount>>();
+    for (const held of this.#held) {
+      if (!firstHeld.has(held.tp)) firstHeld.set(held.tp, held);
+      if (!held.transactionId) continue;
+      let counts = heldCounts.get(held.tp);
+      if (!counts) {
+        counts = new Map();
+        heldCounts.set(held.tp, counts);
+      }
+      const key = `${held.transactionId}|${held.collection}`;
+      const count = counts.get(key);
+      if (count) count[2]++;
+      else counts.set(key, [held.transactionId, held.collection, 1]);
+    }
+    const nextOffset = (tp: string) =>
+      firstHeld.get(tp)?.record.offset ?? (this.#accepted.get(tp) ?? -2n) + 1n;
+    const partitions: TopicPartitionOffset[] = (this.#consumer.assignments ?? []).flatMap((a) =>
+      a.partitions.map((partition) => {
+        const tp = `${a.topic}/${partition}`;
+        const counts = heldCounts.get(tp);
+        return {
+          topic: a.topic,
+          partition,
+          offset: String(nextOffset(tp)),
+          ...(this.#options.transactionConsistent ? { held: counts ? [...counts.values()] : [] } : {}),
+        };
+      }),
     );
-    events.push({ type: "data-complete", sinkId: this.#options.sinkId, round, worker: this.id, partitions });
+    const released = [...this.#released.values()];
+    events.push({
+      type: "data-complete",
+      sinkId: this.#options.sinkId,
+      round,
+      worker: this.id,
+      partitions,
+      ...(this.#options.transactionConsistent ? { released } : {}),
+    });
     const messages: MessageToProduce[] = events.map((event) => ({
       topic: this.#options.controlTopic,
       key: Buffer.from(this.#options.sinkId),
@@ -648,9 +805,19 @@ export class Worker {
     }
     const transaction = await this.#producer.beginTransaction();
     try {
-      if (this.#lastMessage.size > 0) {
+      // Offsets of the partitions read since the last publication, or whose held changes were
+      // released since (a message of the partition at `next - 1`: Kafka stores `offset + 1`).
+      const offsets = new Map<string, Message>();
+      for (const [tp, message] of this.#lastMessage) offsets.set(tp, message);
+      if (released.length > 0) for (const [tp, message] of this.#partitionMessage) offsets.set(tp, message);
+      if (offsets.size > 0) {
         await transaction.addConsumer(this.#consumer);
-        for (const message of this.#lastMessage.values()) await transaction.addOffset(message);
+        for (const [tp, message] of offsets) {
+          const next = nextOffset(tp);
+          await transaction.addOffset(
+            next - 1n === message.offset ? message : { ...message, offset: next - 1n },
+          );
+        }
       }
       await transaction.send({ messages });
       await transaction.commit();
@@ -680,6 +847,7 @@ export class Worker {
       );
     this.#lastMessage.clear();
     this.#deadLetters = [];
+    this.#released.clear();
     this.stats.published++;
     const written = new Set(events.flatMap((e) => (e.type === "data-written" ? [tableKey(e.table)] : [])));
     const published = touched.filter((route) => written.has(tableKey(route.identifier)));
@@ -691,13 +859,23 @@ export class Worker {
     if (published.length > 0) {
       // From here the round's files belong to the coordinators: published, they are committed by this
       // one or a successor even if this worker stops, so they must never be deleted by it.
+      // Transaction-consistent mode stops waiting at a rebalance: the round may hold transactions
+      // whose other events are in partitions this worker must now read before anyone can commit it.
+      // The files stay published; the reset re-reads the keys once the round is in.
+      const handedOver = () => this.#options.transactionConsistent === true && this.#joins !== joins;
       const snapshots = await this.#awaitCommit(
         round,
         published.map((r) => r.identifier),
+        handedOver,
       ).catch(async (error: unknown) => {
         for (const route of published) await route.writer.discardRound({ deleteFiles: false });
         throw error;
       });
+      if (snapshots === undefined) {
+        for (const route of published) await route.writer.discardRound({ deleteFiles: false });
+        for (const route of touched) route.changes = 0;
+        return;
+      }
       for (const route of published) {
         await route.writer.completeExternal(
           await this.#options.catalog.loadTable(route.identifier),
@@ -714,7 +892,11 @@ export class Worker {
    * (a coordinator that stopped before announcing, or one that found another had committed them).
    * Both name the publication, not just the round: a round's files can land in several commits.
    */
-  async #awaitCommit(round: string, tables: TableIdentifier[]): Promise<Map<string, bigint>> {
+  async #awaitCommit(
+    round: string,
+    tables: TableIdentifier[],
+    abandon: () => boolean = () => false,
+  ): Promise<Map<string, bigint> | undefined> {
     const id = publicationId(round, this.id);
     const wanted = new Set(tables.map(tableKey));
     const found = new Map<string, bigint>();
@@ -738,6 +920,7 @@ export class Worker {
         });
         wake = undefined;
         if (announced) continue;
+        if (abandon()) return undefined;
         for (const identifier of tables) {
           const key = tableKey(identifier);
           if (found.has(key)) continue;
@@ -782,4 +965,35 @@ export class Worker {
     await quietly(() => this.#producer.close());
     await quietly(() => this.#admin.close());
   }
+}
+
+/** The commit LSN in Debezium's PostgreSQL transaction id `txId:commitLsn`. */
+function commitLsnOf(transactionId: string, record: SourceRecord): bigint {
+  const lsn = transactionId.slice(transactionId.lastIndexOf(":") + 1);
+  if (!/^\d+$/.test(lsn)) {
+    throw new SinkError(
+      "CHANGE_INVALID",
+      `record ${record.topic}/${record.partition}@${record.offset} has transaction id ${JSON.stringify(transactionId)}, not "<txId>:<commit LSN>"; transaction-consistent mode needs PostgreSQL transaction metadata`,
+    );
+  }
+  return BigInt(lsn);
+}
+
+/** Best effort: the transaction id and table of a record that could not be decoded. */
+function rawTransactionOf(record: SourceRecord): { id: string; collection: string } | undefined {
+  try {
+    const value = JSON.parse(record.value?.toString() ?? "null") as Record<string, unknown> | null;
+    const payload = (value && "payload" in value ? value.payload : value) as {
+      transaction?: { id?: unknown };
+      source?: { schema?: unknown; table?: unknown };
+    } | null;
+    const id = payload?.transaction?.id;
+    const schema = payload?.source?.schema;
+    const table = payload?.source?.table;
+    if (typeof id === "string" && typeof schema === "string" && typeof table === "string")
+      return { id, collection: `${schema}.${table}` };
+  } catch {
+    // not JSON: not a change event of a transaction
+  }
+  return undefined;
 }
