@@ -2,7 +2,9 @@
  * Catalog benchmark: loadTable latency (p50/p99) and commit throughput with concurrent clients through
  * `floe serve` (HTTP, RestCatalog), beside the same StoreCatalog called in-process on the same store
  * (the baseline: what the catalog costs without the server). `CATALOG_STORE=postgres://…` runs both on
- * the PostgreSQL store instead of SQLite.
+ * the PostgreSQL store instead of SQLite. loadTable is measured twice: on new tables, and after the
+ * commit phase has given every table a few hundred snapshots (where serializing metadata costs most);
+ * `LOAD_TABLE_CACHE_BYTES=0` turns the server's serialized-metadata cache off for comparison.
  *
  *   npm run bench:catalog            (CLIENTS=8 LOADS=400 COMMITS=20 RUNS=3)
  */
@@ -14,6 +16,7 @@ import { RestCatalog } from "../src/catalog/rest-catalog.ts";
 import { FastAppend } from "../src/iceberg/operations/append.ts";
 import { Schema } from "../src/iceberg/schema.ts";
 import { primitive } from "../src/iceberg/types.ts";
+import { buildApp } from "../src/server/app.ts";
 import { startServer } from "../src/server/server.ts";
 import { runBenchmark } from "./harness.ts";
 
@@ -22,6 +25,9 @@ const loads = Number(process.env.LOADS ?? 400);
 const commitsPerClient = Number(process.env.COMMITS ?? 20);
 const runs = Number(process.env.RUNS ?? 3);
 const catalogStore = process.env.CATALOG_STORE;
+const loadTableCacheBytes =
+  process.env.LOAD_TABLE_CACHE_BYTES === undefined ? undefined : Number(process.env.LOAD_TABLE_CACHE_BYTES);
+const storeName = catalogStore ? "PostgreSQL" : "SQLite";
 
 const schema = new Schema(0, [{ id: 1, name: "id", required: true, type: primitive("long") }], [1]);
 
@@ -55,6 +61,7 @@ async function main() {
     logger: false,
     maintenanceIntervalMs: 0,
     ...(catalogStore ? { catalogStore } : {}),
+    ...(loadTableCacheBytes !== undefined ? { loadTableCacheBytes } : {}),
     // Clients authenticate as in production: an OAuth2 token, verified on every request.
     auth: { keys: [{ accessKeyId: "bench", secretAccessKey: "bench-secret" }] },
   });
@@ -74,30 +81,92 @@ async function main() {
       tables.push(id);
     }
 
-    const latency: Record<"floe" | "baseline", number[]> = { floe: [], baseline: [] };
-    await runBenchmark({
-      name: `loadTable x${loads}, ${clients} clients (${catalogStore ? "PostgreSQL" : "SQLite"} store)`,
-      items: loads,
-      unit: "loads/s",
-      runs,
-      floe: async () => {
-        latency.floe = await concurrently(loads, async (i) => {
-          await rest.loadTable(tables[i % tables.length]!);
-        });
-      },
-      baseline: async () => {
-        latency.baseline = await concurrently(loads, async (i) => {
-          await embedded.loadTable(tables[i % tables.length]!);
-        });
-      },
+    // Raw HTTP loads (the body read as text, not parsed): what the server alone sustains, since the
+    // RestCatalog side above also spends its time parsing each response in this same process.
+    const token = await fetch(`${server.catalogUri}/v1/oauth/tokens`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "grant_type=client_credentials&client_id=bench&client_secret=bench-secret",
+    }).then(async (response) => ((await response.json()) as { access_token: string }).access_token);
+    const rawLoad = async (id: TableIdentifier) => {
+      const response = await fetch(
+        `${server.catalogUri}/v1/${bucket.name}/namespaces/${id.namespace.join("%1F")}/tables/${id.name}`,
+        { headers: { authorization: `Bearer ${token}` } },
+      );
+      if (response.status !== 200) throw new Error(`loadTable answered ${response.status}`);
+      await response.text();
+    };
+    // The same server without the serialized-metadata cache, driven in-process (app.inject, no sockets,
+    // one request at a time) alternately with the real one: an A/B of the cache alone.
+    const uncached = await buildApp({
+      buckets: server.buckets,
+      auth: { keys: [{ accessKeyId: "bench", secretAccessKey: "bench-secret" }] },
+      loadTableCacheBytes: 0,
     });
-    console.log(
-      JSON.stringify({
-        benchmark: "loadTable latency (last run)",
-        floe: { p50Ms: percentile(latency.floe, 50), p99Ms: percentile(latency.floe, 99) },
-        baseline: { p50Ms: percentile(latency.baseline, 50), p99Ms: percentile(latency.baseline, 99) },
-      }),
-    );
+    const inject = (app: typeof uncached.app, id: TableIdentifier) =>
+      app
+        .inject({
+          method: "GET",
+          url: `/iceberg/v1/${bucket.name}/namespaces/${id.namespace.join("%1F")}/tables/${id.name}`,
+          headers: { authorization: `Bearer ${token}` },
+        })
+        .then((response) => {
+          if (response.statusCode !== 200) throw new Error(`loadTable answered ${response.statusCode}`);
+        });
+    const loadBenchmark = async (what: string) => {
+      await runBenchmark({
+        name: `server-side loadTable x${loads} (app.inject, 1 client), ${what}: serialized-metadata cache on (floe) vs off (baseline), ${storeName} store`,
+        items: loads,
+        unit: "loads/s",
+        runs,
+        floe: async () => {
+          for (let i = 0; i < loads; i++) await inject(server.app, tables[i % tables.length]!);
+        },
+        baseline: async () => {
+          for (let i = 0; i < loads; i++) await inject(uncached.app, tables[i % tables.length]!);
+        },
+      });
+      const latency: Record<"floe" | "baseline", number[]> = { floe: [], baseline: [] };
+      await runBenchmark({
+        name: `loadTable x${loads}, ${clients} clients, ${what} (${storeName} store, cache ${loadTableCacheBytes === 0 ? "off" : "on"})`,
+        items: loads,
+        unit: "loads/s",
+        runs,
+        floe: async () => {
+          latency.floe = await concurrently(loads, async (i) => {
+            await rest.loadTable(tables[i % tables.length]!);
+          });
+        },
+        baseline: async () => {
+          latency.baseline = await concurrently(loads, async (i) => {
+            await embedded.loadTable(tables[i % tables.length]!);
+          });
+        },
+      });
+      const rawRuns: Array<{ ms: number; latencies: number[] }> = [];
+      for (let run = 0; run < runs; run++) {
+        const start = performance.now();
+        const latencies = await concurrently(loads, (i) => rawLoad(tables[i % tables.length]!));
+        rawRuns.push({ ms: performance.now() - start, latencies });
+      }
+      rawRuns.sort((a, b) => a.ms - b.ms);
+      const rawMedian = rawRuns[Math.floor(rawRuns.length / 2)]!;
+      const { metadata } = await embedded.loadTable(tables[0]!);
+      console.log(
+        JSON.stringify({
+          benchmark: `loadTable latency (last run), ${what}`,
+          snapshots: metadata.snapshots.length,
+          floe: { p50Ms: percentile(latency.floe, 50), p99Ms: percentile(latency.floe, 99) },
+          baseline: { p50Ms: percentile(latency.baseline, 50), p99Ms: percentile(latency.baseline, 99) },
+          rawHttp: {
+            loadsPerSecond: Math.round((loads / rawMedian.ms) * 1000),
+            p50Ms: percentile(rawMedian.latencies, 50),
+            p99Ms: percentile(rawMedian.latencies, 99),
+          },
+        }),
+      );
+    };
+    await loadBenchmark("new tables");
 
     let fileNo = 0;
     const append = async (catalog: Catalog, id: TableIdentifier) => {
@@ -123,7 +192,7 @@ async function main() {
         }),
       );
     await runBenchmark({
-      name: `FastAppend commits, ${clients} clients on ${clients} tables (${catalogStore ? "PostgreSQL" : "SQLite"} store)`,
+      name: `FastAppend commits, ${clients} clients on ${clients} tables (${storeName} store)`,
       items: commits,
       unit: "commits/s",
       runs,
@@ -134,7 +203,9 @@ async function main() {
         await perClient(embedded);
       },
     });
+    await loadBenchmark("tables after the commits");
     (rest as RestCatalog).close();
+    await uncached.app.close();
   } finally {
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });

@@ -13,6 +13,7 @@ export interface BucketFlags {
   config?: string;
   dataDir?: string;
   catalogStore?: string;
+  storageRoot?: string;
   storage?: string;
   json?: boolean;
 }
@@ -29,6 +30,7 @@ async function withBuckets<T>(
     region: settings.region,
     accountId: settings.accountId,
     io: fileIoOptionsOf(settings.s3),
+    ...(settings.storageRoot ? { storageRoot: settings.storageRoot } : {}),
   });
   try {
     return await fn(buckets, settings.storage);
@@ -52,13 +54,17 @@ export function registerBucket(program: Command): void {
         "--catalog-store <url>",
         "the server's postgres://… catalog database, if it uses one (env: FLOE_CATALOG_STORE)",
       )
+      .option(
+        "--storage-root <location>",
+        "the server's --storage-root: parent of buckets created without --storage (env: FLOE_STORAGE_ROOT)",
+      )
       .option("--json", "print JSON");
 
   common(bucket.command("create <name>"))
     .description("Create a table bucket")
     .option(
       "--storage <location>",
-      "file:///dir or s3://bucket/prefix (env: FLOE_STORAGE) [default: <data-dir>/buckets/<name>]",
+      "file:///dir or s3://bucket/prefix (env: FLOE_STORAGE) [default: <storage-root>/<name>, i.e. <data-dir>/buckets/<name>]",
     )
     .action(async (name: string, flags: BucketFlags) =>
       withBuckets(flags, async (buckets, storage) => {

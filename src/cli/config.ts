@@ -45,6 +45,8 @@ const catalogDataSettings = {
     .regex(/^\d{12}$/, "an AWS account id is 12 digits")
     .default("000000000000"),
   s3: s3SettingsSchema.optional(),
+  /** Parent of buckets created without explicit storage, e.g. `s3://lake/tables`; unset: `<dataDir>/buckets`. */
+  storageRoot: z.string().min(1).optional(),
 };
 
 const catalogDataEnv = {
@@ -57,6 +59,7 @@ const catalogDataEnv = {
   "s3.accessKeyId": "FLOE_S3_ACCESS_KEY_ID",
   "s3.secretAccessKey": "FLOE_S3_SECRET_ACCESS_KEY",
   "s3.forcePathStyle": "FLOE_S3_FORCE_PATH_STYLE",
+  storageRoot: "FLOE_STORAGE_ROOT",
 };
 
 /** `ID:SECRET[@PRINCIPAL_ARN]` (FLOE_AUTH_KEYS holds several, comma-separated; --auth-key repeats). */
@@ -125,6 +128,8 @@ export const serveSettingsSchema = z.strictObject({
   defaultBucket: z.string().min(1).optional(),
   /** Time between automatic maintenance passes; 0 turns automatic maintenance off. */
   maintenanceIntervalMs: z.coerce.number().int().min(0).default(300_000),
+  /** How long clients may retry a mutation with one Idempotency-Key; 0 = not honoured (not advertised). */
+  idempotencyKeyLifetimeSeconds: z.coerce.number().int().min(0).default(1800),
   auth: authSettingsSchema,
 });
 
@@ -136,6 +141,7 @@ export const serveEnv: Record<string, string> = {
   bodyLimitBytes: "FLOE_BODY_LIMIT_BYTES",
   defaultBucket: "FLOE_DEFAULT_BUCKET",
   maintenanceIntervalMs: "FLOE_MAINTENANCE_INTERVAL_MS",
+  idempotencyKeyLifetimeSeconds: "FLOE_IDEMPOTENCY_KEY_LIFETIME_SECONDS",
   "auth.anonymous": "FLOE_AUTH_ANONYMOUS",
   "auth.keys": "FLOE_AUTH_KEYS",
   "auth.tokenTtlSeconds": "FLOE_AUTH_TOKEN_TTL_SECONDS",

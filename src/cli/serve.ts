@@ -16,12 +16,14 @@ export interface ServeFlags {
   config?: string;
   dataDir?: string;
   catalogStore?: string;
+  storageRoot?: string;
   host?: string;
   port?: string;
   logLevel?: string;
   bodyLimitBytes?: string;
   defaultBucket?: string;
   maintenanceIntervalMs?: string;
+  idempotencyKeyLifetimeSeconds?: string;
   allowAnonymous?: boolean;
   /** `ID:SECRET[@PRINCIPAL_ARN]`, repeatable. */
   authKey?: string[];
@@ -53,10 +55,12 @@ export async function serve(flags: ServeFlags, signals: NodeJS.EventEmitter = pr
     region: settings.region,
     accountId: settings.accountId,
     io: fileIoOptionsOf(settings.s3),
+    ...(settings.storageRoot ? { storageRoot: settings.storageRoot } : {}),
     logger: settings.logLevel === "silent" ? false : { level: settings.logLevel },
     bodyLimitBytes: settings.bodyLimitBytes,
     ...(settings.defaultBucket ? { defaultBucket: settings.defaultBucket } : {}),
     maintenanceIntervalMs: settings.maintenanceIntervalMs,
+    idempotencyKeyLifetimeSeconds: settings.idempotencyKeyLifetimeSeconds,
   });
   const catalog = settings.catalogStore ? `, catalog: ${redactUrl(settings.catalogStore)}` : "";
   console.error(
@@ -95,6 +99,10 @@ export function registerServe(program: Command): void {
       "--catalog-store <url>",
       "postgres://… catalog database shared by several replicas (env: FLOE_CATALOG_STORE) [default: <data-dir>/catalog.db]",
     )
+    .option(
+      "--storage-root <location>",
+      "s3://bucket/prefix or file:///dir under which buckets created without --storage (CreateTableBucket) keep their tables (env: FLOE_STORAGE_ROOT) [default: <data-dir>/buckets]",
+    )
     .option("--host <host>", "address to listen on (env: FLOE_HOST) [default: 127.0.0.1]")
     .option("--port <port>", "port to listen on, 0 for any (env: FLOE_PORT) [default: 8181]")
     .option(
@@ -106,6 +114,10 @@ export function registerServe(program: Command): void {
     .option(
       "--maintenance-interval-ms <ms>",
       "time between automatic maintenance passes, 0 = off (env: FLOE_MAINTENANCE_INTERVAL_MS) [default: 300000]",
+    )
+    .option(
+      "--idempotency-key-lifetime-seconds <s>",
+      "how long clients may retry a mutation with one Idempotency-Key, 0 = off (env: FLOE_IDEMPOTENCY_KEY_LIFETIME_SECONDS) [default: 1800]",
     )
     .addOption(
       new Option(

@@ -14,8 +14,11 @@ import { type AuthSettings, Principals } from "./auth/principals.ts";
 import { ServerMetrics } from "./metrics.ts";
 import type { RestContext } from "./rest/context.ts";
 import { errorBody, errorResponse } from "./rest/error-model.ts";
+import { DEFAULT_IDEMPOTENCY_KEY_LIFETIME_SECONDS, IdempotencyKeys } from "./rest/idempotency.ts";
+import { DEFAULT_LOAD_TABLE_CACHE_BYTES, LoadTableCache } from "./rest/load-table-cache.ts";
 import { restCatalogPlugin } from "./rest/routes.ts";
 import { s3TablesPlugin } from "./s3tables/routes.ts";
+import { idempotencyStoreFor } from "./store/idempotency-store.ts";
 import type { TableBuckets } from "./table-buckets.ts";
 
 declare module "fastify" {
@@ -39,6 +42,15 @@ export interface AppOptions {
   defaultBucket?: string;
   /** Attempts per commit request when it loses pointer races to concurrent commits. */
   commitAttempts?: number;
+  /**
+   * How long a client may retry a mutation with one Idempotency-Key (advertised in `/v1/config`); 0 turns
+   * Idempotency-Key handling off. Default 1800 (PT30M).
+   */
+  idempotencyKeyLifetimeSeconds?: number;
+  /** How long a retry waits for the first request with its key to finish before answering 503. */
+  idempotencyWaitMs?: number;
+  /** Serialized table metadata kept for loadTable (default 64 MiB; 0 = serialize every response). */
+  loadTableCacheBytes?: number;
 }
 
 export interface FloeApp {
@@ -58,12 +70,24 @@ export async function buildApp(options: AppOptions): Promise<FloeApp> {
   });
   const metrics = new ServerMetrics();
   const principals = new Principals(options.auth, options.buckets.accountId);
+  const lifetimeSeconds = options.idempotencyKeyLifetimeSeconds ?? DEFAULT_IDEMPOTENCY_KEY_LIFETIME_SECONDS;
   const context: RestContext = {
     buckets: options.buckets,
     metrics,
     principals,
     defaultBucket: options.defaultBucket,
     commitAttempts: options.commitAttempts ?? 20,
+    idempotency:
+      lifetimeSeconds > 0
+        ? new IdempotencyKeys(idempotencyStoreFor(options.buckets.store), metrics, {
+            lifetimeSeconds,
+            ...(options.idempotencyWaitMs !== undefined ? { waitMs: options.idempotencyWaitMs } : {}),
+          })
+        : undefined,
+    loadTableCache: new LoadTableCache(
+      options.loadTableCacheBytes ?? DEFAULT_LOAD_TABLE_CACHE_BYTES,
+      metrics,
+    ),
   };
 
   app.removeAllContentTypeParsers();

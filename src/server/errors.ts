@@ -18,6 +18,10 @@ export type ServerErrorCode =
   | "UNSUPPORTED_OPERATION"
   /** No route matches the request. */
   | "NOT_FOUND"
+  /** An Idempotency-Key already used for a different request (route, body or caller): HTTP 422. */
+  | "IDEMPOTENCY_KEY_REUSED"
+  /** The first request with an Idempotency-Key still runs; retry later with the same key: HTTP 503. */
+  | "REQUEST_IN_PROGRESS"
   /** The catalog store (SQLite) failed. */
   | "STORE_FAILED";
 

@@ -45,6 +45,18 @@ export class ServerMetrics {
     labelNames: ["report_type"] as const,
     registers: [this.registry],
   });
+  readonly idempotencyKeys = new Counter({
+    name: "floe_idempotency_keys_total",
+    help: "Requests with an Idempotency-Key that did not run: replayed, reused for another request (422), or still in progress (503)",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly loadTableCache = new Counter({
+    name: "floe_load_table_cache_total",
+    help: "Lookups of serialized table metadata by loadTable, by result (hit: no metadata file read or serialized)",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "floe_" });

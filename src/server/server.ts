@@ -31,11 +31,17 @@ export interface ServerSettings {
   region?: string;
   accountId?: string;
   io?: FileIoOptions;
+  /** Parent location of buckets created without explicit storage (`file://<dataDir>/buckets` by default). */
+  storageRoot?: string;
   logger?: FastifyServerOptions["logger"];
   bodyLimitBytes?: number;
   defaultBucket?: string;
   /** Automatic maintenance every this many ms (0 or absent: off). */
   maintenanceIntervalMs?: number;
+  /** Idempotency-Key reuse window in seconds (default 1800; 0 = Idempotency-Key not honoured). */
+  idempotencyKeyLifetimeSeconds?: number;
+  /** Serialized table metadata kept for loadTable (default 64 MiB; 0 = off). */
+  loadTableCacheBytes?: number;
 }
 
 export interface RunningServer extends FloeApp {
@@ -68,17 +74,24 @@ export function openServerStore(settings: Pick<ServerSettings, "dataDir" | "cata
 }
 
 export function openTableBuckets(
-  settings: Pick<ServerSettings, "dataDir" | "catalogStore" | "region" | "accountId" | "io">,
+  settings: Pick<ServerSettings, "dataDir" | "catalogStore" | "region" | "accountId" | "io" | "storageRoot">,
 ) {
   const dataDir = resolve(settings.dataDir);
   const store = openServerStore(settings);
-  return new TableBuckets({
-    store,
-    dataDir,
-    ...(settings.region ? { region: settings.region } : {}),
-    ...(settings.accountId ? { accountId: settings.accountId } : {}),
-    ...(settings.io ? { io: settings.io } : {}),
-  });
+  try {
+    return new TableBuckets({
+      store,
+      dataDir,
+      ...(settings.region ? { region: settings.region } : {}),
+      ...(settings.accountId ? { accountId: settings.accountId } : {}),
+      ...(settings.io ? { io: settings.io } : {}),
+      ...(settings.storageRoot ? { storageRoot: settings.storageRoot } : {}),
+    });
+  } catch (error) {
+    // A storage root Floe cannot use: don't leave the store open behind the error.
+    store.close().catch(() => {});
+    throw error;
+  }
 }
 
 export async function startServer(settings: ServerSettings): Promise<RunningServer> {
@@ -93,6 +106,12 @@ export async function startServer(settings: ServerSettings): Promise<RunningServ
       ...(settings.logger !== undefined ? { logger: settings.logger } : {}),
       ...(settings.bodyLimitBytes ? { bodyLimitBytes: settings.bodyLimitBytes } : {}),
       ...(settings.defaultBucket ? { defaultBucket: settings.defaultBucket } : {}),
+      ...(settings.idempotencyKeyLifetimeSeconds !== undefined
+        ? { idempotencyKeyLifetimeSeconds: settings.idempotencyKeyLifetimeSeconds }
+        : {}),
+      ...(settings.loadTableCacheBytes !== undefined
+        ? { loadTableCacheBytes: settings.loadTableCacheBytes }
+        : {}),
     });
     await floe.app.listen({ host: settings.host, port: settings.port });
   } catch (error) {

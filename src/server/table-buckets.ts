@@ -27,6 +27,12 @@ export interface TableBucketsOptions {
   accountId?: string;
   /** FileIO settings (S3 endpoint, credentials) for buckets stored in S3. */
   io?: FileIoOptions;
+  /**
+   * Where buckets created without explicit storage (the S3 Tables API's CreateTableBucket, `floe bucket
+   * create NAME`) keep their tables: `<storageRoot>/<name>`, e.g. `s3://lake/tables` puts bucket `sales`
+   * at `s3://lake/tables/sales`. Default: `file://<dataDir>/buckets`.
+   */
+  storageRoot?: string;
 }
 
 /** S3 Tables' rules (`s3tables/names.ts`): 3-63 lowercase letters, digits and hyphens, no reserved affixes. */
@@ -42,6 +48,8 @@ export class TableBuckets {
   readonly dataDir: string;
   readonly region: string;
   readonly accountId: string;
+  /** Parent location of buckets created without explicit storage. */
+  readonly storageRoot: string;
   readonly #io: FileIoOptions;
   readonly #catalogs = new Map<string, { storage: string; catalog: StoreCatalog; io: FileIO }>();
 
@@ -51,6 +59,10 @@ export class TableBuckets {
     this.region = options.region ?? "us-east-1";
     this.accountId = options.accountId ?? "000000000000";
     this.#io = options.io ?? {};
+    this.storageRoot = normalizeStorage(
+      options.storageRoot ?? localLocationOf(resolve(this.dataDir, "buckets")),
+    );
+    fileIoFor(this.storageRoot, this.#io).close(); // a root Floe has no FileIO for fails at startup
   }
 
   arnOf(name: string): string {
@@ -59,9 +71,7 @@ export class TableBuckets {
 
   async create(name: string, options: { storage?: string } = {}): Promise<TableBucketRecord> {
     validateBucketName(name);
-    const storage = normalizeStorage(
-      options.storage ?? localLocationOf(resolve(this.dataDir, "buckets", name)),
-    );
+    const storage = normalizeStorage(options.storage ?? `${this.storageRoot}/${name}`);
     fileIoFor(storage, this.#io).close(); // rejects schemes Floe has no FileIO for, and bad S3 settings
     const record: TableBucketRecord = {
       name,

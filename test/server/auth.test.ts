@@ -594,6 +594,143 @@ test("an explicit Deny wins over the owner and over Allows; the owner can still 
   await catalog.commitTable(change);
 });
 
+test("policy Conditions on both APIs: namespace and table-name keys scope a reader, a source-IP Deny binds the owner", async (t) => {
+  const server = await authServer(t);
+  const { client: ownerClient, catalog } = await lake(server);
+  t.after(() => ownerClient.destroy());
+  await catalog.createNamespace(["hr"]);
+  await catalog.createTable({ namespace: ["hr"], name: "salaries" }, { schema: ordersSchema });
+  const readShopExceptSecrets = {
+    Effect: "Allow",
+    Principal: { AWS: reader.principal },
+    Action: ["s3tables:GetTable", "s3tables:GetTableData", "s3tables:GetTableMetadataLocation"],
+    Resource: `${bucketArn}/table/*`,
+    Condition: {
+      StringEquals: { "s3tables:namespace": "shop" },
+      StringNotLike: { "s3tables:tableName": "secret*" },
+    },
+  };
+  await ownerClient.send(
+    new S3T.PutTableBucketPolicyCommand({
+      tableBucketARN: bucketArn,
+      resourcePolicy: JSON.stringify({
+        Statement: [
+          {
+            Effect: "Allow",
+            Principal: { AWS: reader.principal },
+            Action: "s3tables:GetTableBucket",
+            Resource: bucketArn,
+          },
+          readShopExceptSecrets,
+        ],
+      }),
+    }),
+  );
+  const readerToken = await token(server, reader);
+  const load = (table: string) =>
+    fetch(`${server.catalogUri}/v1/lake/namespaces/${table}`, { headers: bearer(readerToken) }).then(
+      (r) => r.status,
+    );
+  assert.equal(await load("shop/tables/orders"), 200);
+  assert.equal(await load("shop/tables/secret"), 403);
+  assert.equal(await load("hr/tables/salaries"), 403);
+  const readerClient = s3tables(server, reader);
+  t.after(() => readerClient.destroy());
+  const got = await readerClient.send(
+    new S3T.GetTableCommand({ tableBucketARN: bucketArn, namespace: "shop", name: "orders" }),
+  );
+  assert.equal(got.name, "orders");
+  // By ARN the keys are the table's own name and namespace.
+  await rejects(
+    readerClient.send(
+      new S3T.GetTableCommand({
+        tableArn: String(
+          (
+            await ownerClient.send(
+              new S3T.GetTableCommand({ tableBucketARN: bucketArn, namespace: "hr", name: "salaries" }),
+            )
+          ).tableARN,
+        ),
+      }),
+    ),
+    "AccessDeniedException",
+    403,
+  );
+  await rejects(
+    readerClient.send(
+      new S3T.GetTableCommand({ tableBucketARN: bucketArn, namespace: "shop", name: "secret" }),
+    ),
+    "AccessDeniedException",
+    403,
+  );
+
+  // A Deny unless the caller is in 10.0.0.0/8: the owner on 127.0.0.1 may no longer drop tables.
+  await ownerClient.send(
+    new S3T.PutTableBucketPolicyCommand({
+      tableBucketARN: bucketArn,
+      resourcePolicy: JSON.stringify({
+        Statement: [
+          {
+            Effect: "Deny",
+            Principal: "*",
+            Action: "s3tables:DeleteTable",
+            Resource: `${bucketArn}/table/*`,
+            Condition: { NotIpAddress: { "aws:SourceIp": "10.0.0.0/8" } },
+          },
+        ],
+      }),
+    }),
+  );
+  await rejects(
+    ownerClient.send(
+      new S3T.DeleteTableCommand({ tableBucketARN: bucketArn, namespace: "hr", name: "salaries" }),
+    ),
+    "AccessDeniedException",
+    403,
+  );
+  await ownerClient.send(
+    new S3T.PutTableBucketPolicyCommand({
+      tableBucketARN: bucketArn,
+      resourcePolicy: JSON.stringify({
+        Statement: [
+          {
+            Effect: "Deny",
+            Principal: "*",
+            Action: "s3tables:DeleteTable",
+            Resource: `${bucketArn}/table/*`,
+            Condition: { NotIpAddress: { "aws:SourceIp": ["10.0.0.0/8", "127.0.0.0/8", "::1/128"] } },
+          },
+        ],
+      }),
+    }),
+  );
+  await ownerClient.send(
+    new S3T.DeleteTableCommand({ tableBucketARN: bucketArn, namespace: "hr", name: "salaries" }),
+  );
+
+  // A Condition Floe cannot evaluate is refused when put, with the reason.
+  const refused = await rejects(
+    ownerClient.send(
+      new S3T.PutTableBucketPolicyCommand({
+        tableBucketARN: bucketArn,
+        resourcePolicy: JSON.stringify({
+          Statement: [
+            {
+              Effect: "Deny",
+              Principal: "*",
+              Action: "*",
+              Condition: { Bool: { "aws:SecureTransport": "false" } },
+            },
+          ],
+        }),
+      }),
+    ),
+    "BadRequestException",
+    400,
+  );
+  assert.match(refused.message, /Condition\.Bool: floe serve evaluates only the operators/);
+});
+
 test("anonymous access only when enabled; no keys and no anonymous refuses to start", async (t) => {
   await assert.rejects(
     authServer(t, {}),

@@ -113,6 +113,43 @@ test("floe bucket create, list and delete work on the data directory", async (t)
   assert.equal(usage.code, exitCodes.usage);
 });
 
+test("floe bucket create puts buckets without --storage under --storage-root (FLOE_STORAGE_ROOT)", async (t) => {
+  const dataDir = tempDir(t);
+  const rooted = await floe(
+    "bucket",
+    "create",
+    "sales",
+    "--data-dir",
+    dataDir,
+    "--storage-root",
+    "s3://my-bucket/tables/",
+    "--json",
+  );
+  assert.equal(rooted.code, exitCodes.ok, rooted.stderr);
+  assert.equal((JSON.parse(rooted.stdout) as { storage: string }).storage, "s3://my-bucket/tables/sales");
+  const explicit = await floe(
+    "bucket",
+    "create",
+    "people",
+    "--data-dir",
+    dataDir,
+    "--storage-root",
+    "s3://my-bucket/tables",
+    "--storage",
+    "s3://other/people",
+    "--json",
+  );
+  assert.equal((JSON.parse(explicit.stdout) as { storage: string }).storage, "s3://other/people");
+  const fromEnv = loadSettings(bucketSettingsSchema, bucketEnv, {
+    flags: {},
+    env: { FLOE_STORAGE_ROOT: "file:///srv/lake" },
+  });
+  assert.equal(fromEnv.storageRoot, "file:///srv/lake");
+  const badRoot = await floe("bucket", "create", "x1x", "--data-dir", dataDir, "--storage-root", "ftp://x/y");
+  assert.equal(badRoot.code, exitCodes.failure);
+  assert.match(badRoot.stderr, /INVALID_LOCATION: ftp:\/\/x\/y/);
+});
+
 test("floe serve: bad settings exit 2", async () => {
   const bad = await floe("serve", "--port", "99999", "--allow-anonymous");
   assert.equal(bad.code, exitCodes.usage);

@@ -86,7 +86,9 @@ export function installGuard(app: FastifyInstance, options: GuardOptions): void 
       }
       if (request.bodyError) throw request.bodyError;
       if (rule?.kind === "policy" && request.principal) {
-        await authorizer.check(request.principal, rule.access(request, options.access));
+        await authorizer.check(request.principal, rule.access(request, options.access), {
+          sourceIp: request.ip,
+        });
       }
     } catch (error) {
       if (error instanceof AuthError) options.metrics.authRejections.inc({ reason: error.code });

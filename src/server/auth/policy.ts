@@ -4,9 +4,18 @@
  * policies: an explicit Deny always wins; the buckets' owner (a principal of the server's account) is
  * allowed everything else; any other principal needs a matching Allow. Statements match on Principal /
  * NotPrincipal, Action / NotAction (case-insensitive, `*` and `?` wildcards, e.g. `s3tables:Get*`) and
- * Resource / NotResource (ARN wildcards). Conditions are not supported: a policy with one is refused
- * when it is put (see `authorize.ts` for stored documents that no longer parse).
+ * Resource / NotResource (ARN wildcards), and a `Condition` of the operators and keys `conditions.ts`
+ * evaluates; a policy with anything else is refused when it is put (see `authorize.ts` for stored
+ * documents that no longer parse).
  */
+import {
+  type ConditionContext,
+  ConditionProblem,
+  type Conditions,
+  conditionsHold,
+  globMatches,
+  parseConditions,
+} from "./conditions.ts";
 import { AuthError } from "./errors.ts";
 import type { Principal } from "./principals.ts";
 
@@ -21,6 +30,8 @@ export interface PolicyStatement {
   /** Absent Resource and NotResource: every resource the policy is attached to. */
   resources: string[];
   notResource: boolean;
+  /** Every clause must hold for the statement to match (none: always). */
+  conditions: Conditions;
 }
 
 export interface PolicyDocument {
@@ -35,6 +46,11 @@ export interface AccessRequest {
   action: string;
   /** The resource ARN, e.g. `arn:aws:s3tables:us-east-1:111122223333:bucket/lake/table/<id>`. */
   resource: string;
+  /**
+   * The request's condition keys beyond the principal's (aws:SourceIp, s3tables:namespace,
+   * s3tables:tableName); aws:PrincipalArn and aws:PrincipalAccount come from `principal`.
+   */
+  context?: ConditionContext;
 }
 
 const invalid = (what: string, message: string) => new AuthError("INVALID_POLICY", `${what}: ${message}`);
@@ -68,11 +84,14 @@ function parseStatement(value: unknown, index: number, what: string): PolicyStat
   const where = `Statement[${index}]`;
   if (s.Effect !== "Allow" && s.Effect !== "Deny")
     throw invalid(what, `${where}.Effect must be Allow or Deny`);
+  let conditions: Conditions = [];
   if (s.Condition !== undefined) {
-    throw invalid(
-      what,
-      `${where} has a Condition, which floe serve does not evaluate; remove it (statements match on Principal, Action and Resource)`,
-    );
+    try {
+      conditions = parseConditions(s.Condition, `${where}.Condition`);
+    } catch (error) {
+      if (error instanceof ConditionProblem) throw invalid(what, error.message);
+      throw error;
+    }
   }
   if ((s.Principal === undefined) === (s.NotPrincipal === undefined)) {
     throw invalid(what, `${where} needs exactly one of Principal and NotPrincipal`);
@@ -99,6 +118,7 @@ function parseStatement(value: unknown, index: number, what: string): PolicyStat
         ? ["*"]
         : stringList(s.Resource ?? s.NotResource, s.Resource ? "Resource" : "NotResource", what),
     notResource: s.NotResource !== undefined,
+    conditions,
   };
 }
 
@@ -122,16 +142,6 @@ export function parsePolicy(text: string, what = "resourcePolicy"): PolicyDocume
   return { statements: list.map((s, i) => parseStatement(s, i, what)) };
 }
 
-/** `*` any run of characters, `?` one character; everything else literal. */
-function globMatches(pattern: string, value: string, ignoreCase: boolean): boolean {
-  if (pattern === "*") return true;
-  const source = pattern
-    .split("")
-    .map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\/-]/g, "\\$&")))
-    .join("");
-  return new RegExp(`^${source}$`, ignoreCase ? "is" : "s").test(value);
-}
-
 function principalMatches(entry: string, principal: Principal): boolean {
   if (entry === "*") return true;
   if (principal.accountId === undefined) return false; // anonymous callers match only "*"
@@ -141,6 +151,17 @@ function principalMatches(entry: string, principal: Principal): boolean {
   return entry === principal.arn;
 }
 
+/** The request context of conditions: the principal's keys (absent for anonymous callers) and the request's. */
+function conditionContextOf(request: AccessRequest): ConditionContext {
+  const { principal } = request;
+  return {
+    ...request.context,
+    ...(principal.accountId !== undefined
+      ? { "aws:principalarn": principal.arn, "aws:principalaccount": principal.accountId }
+      : {}),
+  };
+}
+
 function statementMatches(statement: PolicyStatement, request: AccessRequest): boolean {
   const principal = statement.principals.some((p) => principalMatches(p, request.principal));
   const action = statement.actions.some((a) => globMatches(a, request.action, true));
@@ -148,7 +169,8 @@ function statementMatches(statement: PolicyStatement, request: AccessRequest): b
   return (
     principal !== statement.notPrincipal &&
     action !== statement.notAction &&
-    resource !== statement.notResource
+    resource !== statement.notResource &&
+    (statement.conditions.length === 0 || conditionsHold(statement.conditions, conditionContextOf(request)))
   );
 }
 

@@ -50,13 +50,16 @@ export type S3TablesAction =
 export type ResourceRef =
   /** Account-level actions (ListTableBuckets): resource `*`. */
   | { kind: "account" }
-  /** A bucket by name (Iceberg REST prefix) or ARN (S3 Tables). */
-  | { kind: "bucket"; bucket: string }
+  /**
+   * A bucket by name (Iceberg REST prefix) or ARN (S3 Tables); `namespace` when the request names one
+   * (for the s3tables:namespace condition key).
+   */
+  | { kind: "bucket"; bucket: string; namespace?: readonly string[] }
   | { kind: "table"; bucket: string; namespace: readonly string[]; name: string }
   /** A table by its ARN (S3 Tables GetTable with tableArn, tags). */
   | { kind: "table-arn"; arn: string }
-  /** A table about to be created in the bucket: `<bucket ARN>/table/*`. */
-  | { kind: "new-table"; bucket: string };
+  /** A table about to be created in the bucket: `<bucket ARN>/table/*` (namespace and name when known). */
+  | { kind: "new-table"; bucket: string; namespace?: readonly string[]; name?: string };
 
 export interface RequiredAccess {
   action: S3TablesAction;
@@ -91,10 +94,15 @@ function requiredParam(value: string | undefined, field: string): string {
 
 // ---- Iceberg REST (under /iceberg) -----------------------------------------------------------------
 
-const restBucket = (request: FastifyRequest): ResourceRef => ({
-  kind: "bucket",
-  bucket: requiredParam(paramsOf(request).prefix, "prefix"),
-});
+/** The bucket of a REST route, with the namespace of its path, if it has one. */
+const restBucket = (request: FastifyRequest): ResourceRef & { kind: "bucket" } => {
+  const { prefix, namespace } = paramsOf(request);
+  return {
+    kind: "bucket",
+    bucket: requiredParam(prefix, "prefix"),
+    ...(namespace !== undefined ? { namespace: namespaceFromPath(namespace) } : {}),
+  };
+};
 
 const restTable = (request: FastifyRequest): ResourceRef => {
   const { prefix, namespace, table } = paramsOf(request);
@@ -116,10 +124,25 @@ const onTable =
   (request: FastifyRequest): RequiredAccess[] =>
     actions.map((action) => ({ action, resource: restTable(request) }));
 
-/** Creating a table: CreateTable on the bucket and PutTableData on the table to be. */
+/** The table name a create-table or register body names (for s3tables:tableName), if it names one. */
+function bodyTableName(request: FastifyRequest): string | undefined {
+  const name = (request.body as { name?: unknown } | undefined)?.name;
+  return typeof name === "string" ? name : undefined;
+}
+
+/**
+ * Creating a table: CreateTable on the bucket and PutTableData on the table to be (named by the path of
+ * a staged-create commit, else by the body).
+ */
 function creatingTable(request: FastifyRequest): RequiredAccess[] {
   const bucket = restBucket(request);
-  const newTable: ResourceRef = { kind: "new-table", bucket: (bucket as { bucket: string }).bucket };
+  const name = paramsOf(request).table ?? bodyTableName(request);
+  const newTable: ResourceRef = {
+    kind: "new-table",
+    bucket: bucket.bucket,
+    ...(bucket.namespace ? { namespace: bucket.namespace } : {}),
+    ...(name !== undefined ? { name } : {}),
+  };
   return [
     { action: "CreateTable", resource: bucket },
     { action: "PutTableData", resource: newTable },
@@ -254,10 +277,12 @@ const restRoutes: Record<string, RouteAccess> = {
 
 // ---- S3 Tables control API (at the root) -------------------------------------------------------------
 
+/** The bucket of an S3 Tables route, with the namespace of its path, if it has one. */
 const s3Bucket = (request: FastifyRequest): ResourceRef => {
-  const arn = requiredParam(paramsOf(request).tableBucketARN, "tableBucketARN");
+  const { tableBucketARN, namespace } = paramsOf(request);
+  const arn = requiredParam(tableBucketARN, "tableBucketARN");
   parseBucketArn(arn);
-  return { kind: "bucket", bucket: arn };
+  return { kind: "bucket", bucket: arn, ...(namespace ? { namespace: [namespace] } : {}) };
 };
 
 const s3Table = (request: FastifyRequest): ResourceRef => {

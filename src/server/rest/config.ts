@@ -1,7 +1,7 @@
 /**
  * `GET /v1/config`: which table bucket a client works in. The `warehouse` is a bucket name or ARN;
  * the answer's `prefix` override (the bucket name) puts every later route under `/v1/{bucket}/`, and
- * `endpoints` lists the routes Floe serves.
+ * `endpoints` lists the routes Floe serves; `idempotency-key-lifetime` says Idempotency-Key is honoured.
  */
 import type { FastifyInstance } from "fastify";
 import { ServerError } from "../errors.ts";
@@ -49,6 +49,8 @@ export function registerConfigRoutes(app: FastifyInstance, context: RestContext)
       defaults: {},
       overrides: { prefix: bucket.name },
       endpoints: [...ENDPOINTS],
+      // Its presence tells clients the server honours Idempotency-Key on mutation routes.
+      ...(context.idempotency ? { "idempotency-key-lifetime": context.idempotency.lifetime } : {}),
     };
     return config;
   });

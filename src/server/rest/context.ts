@@ -11,6 +11,8 @@ import type { Principals } from "../auth/principals.ts";
 import type { ServerMetrics } from "../metrics.ts";
 import type { TableBucketRecord } from "../store/store.ts";
 import type { TableBuckets } from "../table-buckets.ts";
+import type { IdempotencyKeys } from "./idempotency.ts";
+import type { LoadTableCache } from "./load-table-cache.ts";
 
 export interface RestContext {
   buckets: TableBuckets;
@@ -21,6 +23,10 @@ export interface RestContext {
   defaultBucket: string | undefined;
   /** Attempts of one commit request before answering 409 on pointer races (requirement failures answer at once). */
   commitAttempts: number;
+  /** Idempotency-Key handling of mutation routes; absent when switched off (lifetime 0). */
+  idempotency: IdempotencyKeys | undefined;
+  /** Serialized table metadata per metadata file, for loadTable and commit responses. */
+  loadTableCache: LoadTableCache;
 }
 
 export async function resolveBucket(

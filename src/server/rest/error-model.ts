@@ -73,6 +73,8 @@ const serverErrors: Record<ServerErrorCode, Mapping> = {
   UNSUPPORTED_OPERATION: { status: 406, type: "UnsupportedOperationException" },
   NOT_FOUND: { status: 404, type: "NotFoundException" },
   STORE_FAILED: { status: 500, type: "InternalServerError" },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, type: "UnprocessableEntityException" },
+  REQUEST_IN_PROGRESS: { status: 503, type: "ServiceUnavailableException" },
 };
 
 /** Fastify's own request errors (body parsing and limits) by their `code`. */

@@ -1,7 +1,9 @@
 /**
  * Table routes: list, create (and stage-create), load with ETag / If-None-Match, exists, commit (also
  * the commit that finishes a staged create), drop with purge, register, unregister, rename, vended
- * storage credentials, and client metrics reports. Every change goes through the bucket's StoreCatalog.
+ * storage credentials, and client metrics reports. Every change goes through the bucket's StoreCatalog;
+ * responses carrying table metadata reuse its JSON serialized once per metadata file
+ * (`load-table-cache.ts`), so a load whose JSON is cached reads only the table's pointer.
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply } from "fastify";
@@ -40,6 +42,7 @@ import {
 import { IoError } from "../../io/errors.ts";
 import type { TableBucketRecord } from "../store/store.ts";
 import { commitWithServerRetry, type RestContext, resolveBucket } from "./context.ts";
+import { commitTableResponseJson, loadTableResultJson, type SnapshotsMode } from "./load-table-cache.ts";
 import {
   badRequest,
   bodyObject,
@@ -67,11 +70,8 @@ interface TableParams extends NamespaceParams {
 
 /** LoadTableResult with Floe's metadata JSON (64-bit ids as bigint, written losslessly). */
 type LoadTableBody = Omit<Schemas["LoadTableResult"], "metadata"> & { metadata: Record<string, unknown> };
-type CommitTableBody = Omit<Schemas["CommitTableResponse"], "metadata"> & {
-  metadata: Record<string, unknown>;
-};
 
-type SnapshotsMode = "all" | "refs";
+const JSON_CONTENT_TYPE = "application/json; charset=utf-8";
 
 function tableIdentifier(params: TableParams): TableIdentifier {
   return { namespace: namespaceFromPath(params.namespace), name: params.table };
@@ -103,31 +103,60 @@ function requireInBucket(bucket: TableBucketRecord, location: string, what: stri
   }
 }
 
-function metadataForMode(metadata: TableMetadata, mode: SnapshotsMode): TableMetadata {
-  if (mode === "all") return metadata;
-  const referenced = new Set(Object.values(metadata.refs).map((ref) => ref.snapshotId));
-  return { ...metadata, snapshots: metadata.snapshots.filter((s) => referenced.has(s.snapshotId)) };
-}
-
-function loadResult(
+/** The LoadTableResult of a staged create: metadata not written anywhere yet, so never cached. */
+function stagedLoadResult(
   context: RestContext,
   bucket: TableBucketRecord,
-  metadataLocation: string | null,
   metadata: TableMetadata,
-  mode: SnapshotsMode = "all",
 ): LoadTableBody {
   const config = context.buckets.storageProperties(bucket);
-  const body: LoadTableBody = {
-    "metadata-location": metadataLocation,
-    metadata: tableMetadataToJson(metadataForMode(metadata, mode)),
-    config,
-  };
+  const body: LoadTableBody = { "metadata-location": null, metadata: tableMetadataToJson(metadata), config };
   if (Object.keys(config).length > 0) body["storage-credentials"] = [{ prefix: bucket.storage, config }];
   return body;
 }
 
-function sendLoaded(reply: FastifyReply, body: LoadTableBody | CommitTableBody, etag: string) {
-  return reply.header("etag", etag).send(body);
+/**
+ * A LoadTableResult of a written metadata file, its metadata serialized once per file and mode
+ * (`load-table-cache.ts`) and sent as JSON text with the file's ETag.
+ */
+function sendLoadResult(
+  reply: FastifyReply,
+  context: RestContext,
+  bucket: TableBucketRecord,
+  table: { metadataLocation: string; metadata: TableMetadata },
+  mode: SnapshotsMode = "all",
+) {
+  const metadataJson = context.loadTableCache.serialize(table.metadataLocation, mode, table.metadata);
+  return sendLoadResultJson(reply, context, bucket, table.metadataLocation, metadataJson, mode);
+}
+
+function sendLoadResultJson(
+  reply: FastifyReply,
+  context: RestContext,
+  bucket: TableBucketRecord,
+  metadataLocation: string,
+  metadataJson: Buffer,
+  mode: SnapshotsMode,
+) {
+  const config = context.buckets.storageProperties(bucket);
+  return reply
+    .header("etag", etagOf(metadataLocation, mode))
+    .header("content-type", JSON_CONTENT_TYPE)
+    .send(loadTableResultJson(metadataLocation, metadataJson, config, bucket.storage));
+}
+
+/** A CommitTableResponse; its serialized metadata is kept for the loads that follow a commit. */
+function sendCommitResponse(
+  reply: FastifyReply,
+  context: RestContext,
+  table: { metadataLocation: string; metadata: TableMetadata },
+  options: { etag: boolean } = { etag: true },
+) {
+  const metadataJson = context.loadTableCache.serialize(table.metadataLocation, "all", table.metadata);
+  if (options.etag) reply.header("etag", etagOf(table.metadataLocation));
+  return reply
+    .header("content-type", JSON_CONTENT_TYPE)
+    .send(commitTableResponseJson(table.metadataLocation, metadataJson));
 }
 
 interface CreateTableInput {
@@ -286,7 +315,7 @@ export function registerTableRoutes(app: FastifyInstance, context: RestContext):
           ...(input.sortOrder ? { sortOrder: input.sortOrder } : {}),
           properties: input.properties,
         });
-        return reply.send(loadResult(context, bucket, null, metadata));
+        return reply.send(stagedLoadResult(context, bucket, metadata));
       }
       const created = await catalog.createTable(identifier, {
         schema: input.schema,
@@ -295,11 +324,7 @@ export function registerTableRoutes(app: FastifyInstance, context: RestContext):
         ...(input.location ? { location: input.location } : {}),
         properties: input.properties,
       });
-      return sendLoaded(
-        reply,
-        loadResult(context, bucket, created.metadataLocation, created.metadata),
-        etagOf(created.metadataLocation),
-      );
+      return sendLoadResult(reply, context, bucket, created);
     },
   );
 
@@ -311,16 +336,22 @@ export function registerTableRoutes(app: FastifyInstance, context: RestContext):
       if (mode !== "all" && mode !== "refs") {
         throw badRequest(`snapshots must be 'all' or 'refs', got ${JSON.stringify(mode)}`);
       }
-      const table = await catalog.loadTable(tableIdentifier(request.params));
-      const etag = etagOf(table.metadataLocation, mode);
+      const identifier = tableIdentifier(request.params);
+      // The pointer alone answers an If-None-Match and, with the metadata's JSON cached, the whole load.
+      const metadataLocation = await context.buckets.store.catalogStore(bucket.name).getTable(identifier);
+      if (metadataLocation === undefined) {
+        throw new CatalogError("NO_SUCH_TABLE", `table ${formatIdentifier(identifier)} does not exist`);
+      }
+      const etag = etagOf(metadataLocation, mode);
       if (matchesIfNoneMatch(request.headers["if-none-match"], etag)) {
         return reply.code(304).header("etag", etag).send();
       }
-      return sendLoaded(
-        reply,
-        loadResult(context, bucket, table.metadataLocation, table.metadata, mode),
-        etag,
-      );
+      const cached = context.loadTableCache.get(metadataLocation, mode);
+      if (cached !== undefined) {
+        return sendLoadResultJson(reply, context, bucket, metadataLocation, cached, mode);
+      }
+      // Read through the catalog: the pointer may have moved since; the answer names what was read.
+      return sendLoadResult(reply, context, bucket, await catalog.loadTable(identifier), mode);
     },
   );
 
@@ -359,11 +390,7 @@ export function registerTableRoutes(app: FastifyInstance, context: RestContext):
         : await commitWithServerRetry(context, 1, () =>
             catalog.commitTable({ identifier, requirements, updates }),
           );
-      const response: CommitTableBody = {
-        "metadata-location": committed.metadataLocation,
-        metadata: tableMetadataToJson(committed.metadata),
-      };
-      return sendLoaded(reply, response, etagOf(committed.metadataLocation));
+      return sendCommitResponse(reply, context, committed);
     },
   );
 
@@ -421,26 +448,18 @@ export function registerTableRoutes(app: FastifyInstance, context: RestContext):
         }
         throw error;
       }
-      return sendLoaded(
-        reply,
-        loadResult(context, bucket, table.metadataLocation, table.metadata),
-        etagOf(table.metadataLocation),
-      );
+      return sendLoadResult(reply, context, bucket, table);
     },
   );
 
   app.post<{ Params: TableParams }>(
     "/v1/:prefix/namespaces/:namespace/tables/:table/unregister",
-    async (request) => {
+    async (request, reply) => {
       const { catalog } = await resolveBucket(context, request.params.prefix);
       const identifier = tableIdentifier(request.params);
       const table = await catalog.loadTable(identifier);
       await catalog.dropTable(identifier, { purge: false });
-      const response: CommitTableBody = {
-        "metadata-location": table.metadataLocation,
-        metadata: tableMetadataToJson(table.metadata),
-      };
-      return response;
+      return sendCommitResponse(reply, context, table, { etag: false });
     },
   );
 

@@ -99,6 +99,9 @@ const serverErrors: Record<ServerErrorCode, S3TablesExceptionName> = {
   UNSUPPORTED_OPERATION: "MethodNotAllowedException",
   NOT_FOUND: "NotFoundException",
   STORE_FAILED: "InternalServerErrorException",
+  // The S3 Tables API takes no Idempotency-Key; mapped for completeness.
+  IDEMPOTENCY_KEY_REUSED: "BadRequestException",
+  REQUEST_IN_PROGRESS: "ConflictException",
 };
 
 function exceptionOf(error: unknown): S3TablesExceptionName | undefined {
