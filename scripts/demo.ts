@@ -138,6 +138,20 @@ async function waitForLake(sql: pg.Client, catalog: Catalog): Promise<number | u
   return undefined;
 }
 
+/** Drops the demo's replication slot and publication; returns a warning when that failed. */
+async function dropReplication(sql: pg.Client): Promise<string | undefined> {
+  try {
+    await sql.query(
+      "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1",
+      [slot],
+    );
+    await sql.query(`drop publication if exists ${publication}`);
+    return undefined;
+  } catch (error) {
+    return `could not drop replication slot ${slot}: ${describeError(error)}`;
+  }
+}
+
 /** The middle value of a list of numbers (0 for none). */
 function median(values: number[]): number {
   if (values.length === 0) return 0;
@@ -228,6 +242,8 @@ async function main(): Promise<number> {
   }
   await replication.stop();
   const orders = await catalog.loadTable({ namespace: ["shop"], name: "orders" });
+  // The replication slot would hold PostgreSQL's WAL until the next run; the next run starts afresh anyway.
+  const cleanup = await dropReplication(sql);
   await sql.end();
 
   const equal = verifyFailure === undefined && reports.every((report) => report.equal);
@@ -272,6 +288,7 @@ async function main(): Promise<number> {
     "  or run `npm run floe -- serve --data-dir .floe/demo/serve --allow-anonymous` and point any Iceberg REST client at",
   );
   console.log("  http://127.0.0.1:8181/iceberg with warehouse=demo.");
+  console.log(cleanup ?? `replication slot ${slot} and its publication dropped.`);
   console.log("PostgreSQL keeps running for the next run; stop it with: npm run services -- down");
   await server.close();
   return equal ? 0 : 1;

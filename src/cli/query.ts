@@ -1,7 +1,7 @@
 /**
  * `floe query "SQL" --catalog URL --bucket B [--credential ID:SECRET] [--format table|csv|json]
- * [--namespace NS] [--snapshot NS.T=ID]`: the command line over ../dump/query.ts. The catalog is opened through an
- * injected `openCatalog(url, bucket)` (see ./dump.ts).
+ * [--namespace NS] [--snapshot NS.T=ID] [--stats] [--no-pruning]`: the command line over ../dump/query.ts.
+ * The catalog is opened through an injected `openCatalog(url, bucket)` (see ./dump.ts).
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { Namespace } from "../catalog/catalog.ts";
@@ -23,6 +23,8 @@ interface QueryCliOptions {
   format: QueryFormat;
   namespace?: Namespace[];
   snapshot?: Record<string, SnapshotSelection>;
+  stats?: boolean;
+  pruning: boolean;
 }
 
 /** `ns.table=123` → a snapshot id for that table, accumulated over repeated flags. */
@@ -37,6 +39,7 @@ function parseSnapshotFlag(
 
 export function queryCommand(deps: CatalogCommandDeps): Command {
   const stdout = deps.stdout ?? process.stdout;
+  const stderr = deps.stderr ?? process.stderr;
   return (
     new Command("query")
       // Commander does not pass exitOverride on to added commands: bad usage must reach run() (exit 2).
@@ -59,15 +62,31 @@ export function queryCommand(deps: CatalogCommandDeps): Command {
         "read <namespace>.<table> at a snapshot id (repeatable)",
         parseSnapshotFlag,
       )
+      .option(
+        "--stats",
+        "print each table's planning (filter, files read and skipped) to stderr as JSON lines",
+      )
+      .option("--no-pruning", "read every data file of each table, ignoring what the WHERE clauses rule out")
       .action(async (sql: string, options: QueryCliOptions) => {
         const catalog = await deps.openCatalog(options.catalog, options.bucket, catalogConnectionOf(options));
         try {
-          await runQuery(
+          const result = await runQuery(
             catalog,
             sql,
             { format: options.format, write: (text) => stdout.write(text) },
-            { namespaces: options.namespace, snapshots: options.snapshot },
+            { namespaces: options.namespace, snapshots: options.snapshot, pruning: options.pruning },
           );
+          if (options.stats) {
+            for (const table of result.tables) {
+              stderr.write(
+                `${JSON.stringify({
+                  ...table,
+                  snapshotId: table.snapshotId === undefined ? null : String(table.snapshotId),
+                  ...(result.pruningDisabled ? { pruningDisabled: result.pruningDisabled } : {}),
+                })}\n`,
+              );
+            }
+          }
         } finally {
           closeCatalog(catalog);
         }

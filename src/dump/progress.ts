@@ -62,7 +62,8 @@ export function formatProgressLine(progress: DumpProgress, width = 24): string {
   const fraction = progress.phase === "done" ? 1 : (progress.fraction ?? 0);
   const filled = Math.round(fraction * width);
   const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
-  const percent = `${String(Math.floor(fraction * 100)).padStart(3)}%`;
+  // Rounded to a millionth first: 0.58 * 100 is 57.99999999999999 in binary floating point.
+  const percent = `${String(Math.floor(Math.round(fraction * 1e6) / 1e4)).padStart(3)}%`;
   const rows =
     progress.phase === "done"
       ? `${humanCount(progress.rows)} rows`

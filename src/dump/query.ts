@@ -2,6 +2,10 @@
  * `floe query`: SQL over a catalog's tables. Each table the SQL mentions becomes a DuckDB view named
  * `"<namespace>"."<table>"` (a DuckDB schema per namespace; with one namespace in scope, the bare table
  * name works too) reading its current snapshot — or the one chosen per table — with deletes applied.
+ * Each view reads only the data files that may hold rows the statement can use: query-pruning.ts derives a
+ * filter per table from the statement's WHERE clauses and Floe plans the table's files with it (partitions,
+ * then column metrics), so remote files that cannot match are not even downloaded. The view applies no
+ * filter of its own; the user's SQL runs unchanged.
  * The query runs in a private DuckDB instance that, once the views exist, may only read the table's
  * files (`enable_external_access = false` with `allowed_directories`, then `lock_configuration`), and
  * only a single SELECT (or EXPLAIN) is accepted: the user's SQL cannot write or read anything else.
@@ -14,11 +18,15 @@ import type { Catalog, Namespace, TableIdentifier } from "../catalog/catalog.ts"
 import { formatIdentifier } from "../catalog/catalog.ts";
 import { FloeError } from "../errors.ts";
 import { sqlIdentifier, sqlString } from "../iceberg/duckdb.ts";
-import { createScanView, type ScanView } from "../iceberg/reader.ts";
+import { IcebergError } from "../iceberg/errors.ts";
+import type { Expression } from "../iceberg/expressions.ts";
+import { createPlanView, type ScanView } from "../iceberg/reader.ts";
+import { planScan, resolveScanSnapshot, type ScanMetrics, type ScanPlan } from "../iceberg/scan.ts";
 import { localPathOf } from "../io/local-file-io.ts";
 import { type SnapshotSelection, scanSelection } from "./dump.ts";
 import { DumpError } from "./errors.ts";
 import { type QueryFormat, type ResultColumn, resultWriter } from "./format.ts";
+import { derivePruningFilters, describeFilter, type PruningTable, parseSelect } from "./query-pruning.ts";
 
 export interface QueryOptions {
   /** Namespaces whose tables are exposed; every namespace of the catalog (nested ones too) by default. */
@@ -29,6 +37,22 @@ export interface QueryOptions {
   tempDir?: string;
   /** DuckDB threads for the query; the machine's cores by default. */
   threads?: number;
+  /** Plan each table's files with the filter its WHERE clauses imply (query-pruning.ts); true by default. */
+  pruning?: boolean;
+}
+
+/** How one table was planned: what `floe query --stats` prints. */
+export interface QueryTablePlan {
+  /** `namespace.table`. */
+  table: string;
+  snapshotId: bigint | undefined;
+  /** The filter the files were planned with (a readable form, not SQL); undefined when none. */
+  filter?: string;
+  /** Data files the view reads. */
+  dataFilesRead: number;
+  /** Delete files the view applies. */
+  deleteFilesRead: number;
+  metrics: ScanMetrics;
 }
 
 export interface QueryOutput {
@@ -39,6 +63,10 @@ export interface QueryOutput {
 export interface QueryResult {
   columns: ResultColumn[];
   rows: Json[][];
+  /** Each exposed table's planning, in the order the views were made. */
+  tables: QueryTablePlan[];
+  /** Why no table was pruned at all, when the statement could not be analysed. */
+  pruningDisabled?: string;
 }
 
 /** Every namespace under `parent` (depth-first), as the catalog lists them. */
@@ -93,9 +121,25 @@ function queryFailed(error: unknown): FloeError {
   return new DumpError("QUERY_FAILED", `the query failed: ${detail}`, { cause: error });
 }
 
+/** A plan that reads the same files as `plan` with no row filter: the user's SQL does the filtering. */
+function withoutResidual(plan: ScanPlan): ScanPlan {
+  return {
+    ...plan,
+    filter: undefined,
+    tasks: plan.tasks.map((task) => ({ ...task, residual: undefined })),
+  };
+}
+
+export interface QueryRun {
+  columns: ResultColumn[];
+  rowCount: number;
+  tables: QueryTablePlan[];
+  pruningDisabled?: string;
+}
+
 /**
  * Sets up the views (see the module comment), runs `sql`, and hands each batch of rows (JSON form) to
- * `onRows`; returns the result's columns and row count.
+ * `onRows`; returns the result's columns, row count and how each table was planned.
  */
 export async function streamQuery(
   catalog: Catalog,
@@ -103,7 +147,7 @@ export async function streamQuery(
   options: QueryOptions,
   onColumns: (columns: ResultColumn[]) => void,
   onRows: (rows: Json[][]) => void,
-): Promise<{ columns: ResultColumn[]; rowCount: number }> {
+): Promise<QueryRun> {
   const namespaces = options.namespaces ?? (await allNamespaces(catalog));
   const tables: TableIdentifier[] = [];
   for (const namespace of namespaces) {
@@ -135,16 +179,60 @@ export async function streamQuery(
   const views: ScanView[] = [];
   try {
     await connection.run("SET TimeZone = 'UTC'");
+    const loaded = [];
+    for (const identifier of tables) {
+      const table = await catalog.loadTable(identifier);
+      const selection = scanSelection(options.snapshots?.[formatIdentifier(identifier)] ?? {});
+      const { schema } = resolveScanSnapshot(table.metadata, selection);
+      loaded.push({ identifier, table, selection, schema });
+    }
+    const defaultSchema = namespaces.length === 1 ? namespaces[0]!.join(".") : undefined;
+    let filters: (Expression | undefined)[] = loaded.map(() => undefined);
+    let pruningDisabled: string | undefined;
+    if (options.pruning === false) {
+      pruningDisabled = "pruning is switched off";
+    } else if (loaded.length > 0) {
+      const parsed = await parseSelect(connection, sql);
+      if ("disabled" in parsed) pruningDisabled = parsed.disabled;
+      else {
+        const pruningTables: PruningTable[] = loaded.map((t) => ({
+          schema: t.identifier.namespace.join("."),
+          name: t.identifier.name,
+          scanSchema: t.schema,
+        }));
+        const analysis = derivePruningFilters(parsed.tree, pruningTables, { defaultSchema });
+        filters = analysis.filters;
+        pruningDisabled = analysis.disabled;
+      }
+    }
+
     const allowed = new Set<string>([`${workDir}/`]);
     const schemas = new Set<string>();
-    for (const [i, identifier] of tables.entries()) {
-      const table = await catalog.loadTable(identifier);
-      const selection = options.snapshots?.[formatIdentifier(identifier)] ?? {};
-      const view = await createScanView(connection, table, `floe_table_${i}`, {
-        ...scanSelection(selection),
+    const plans: QueryTablePlan[] = [];
+    for (const [i, { identifier, table, selection }] of loaded.entries()) {
+      let filter = filters[i];
+      let plan: ScanPlan;
+      try {
+        plan = await planScan(table, { ...selection, filter });
+      } catch (error) {
+        // A derived filter the table cannot take must not fail the query: read every file instead.
+        if (filter === undefined || !(error instanceof IcebergError) || error.code !== "DATA_INVALID")
+          throw error;
+        filter = undefined;
+        plan = await planScan(table, selection);
+      }
+      const view = await createPlanView(connection, table, withoutResidual(plan), `floe_table_${i}`, {
         tempDir: workDir,
       });
       views.push(view);
+      plans.push({
+        table: formatIdentifier(identifier),
+        snapshotId: plan.snapshot?.snapshotId,
+        ...(filter === undefined ? {} : { filter: describeFilter(filter) }),
+        dataFilesRead: plan.tasks.length,
+        deleteFilesRead: new Set(plan.tasks.flatMap((task) => task.deletes.map((d) => d.filePath))).size,
+        metrics: plan.metrics,
+      });
       for (const task of view.plan.tasks) {
         for (const file of [task.dataFile, ...task.deletes]) {
           if (file.filePath.startsWith("file:")) allowed.add(`${dirname(localPathOf(file.filePath))}/`);
@@ -159,10 +247,9 @@ export async function streamQuery(
         `CREATE VIEW ${sqlIdentifier(schema)}.${sqlIdentifier(identifier.name)} AS SELECT * FROM temp.main.${sqlIdentifier(view.viewName)}`,
       );
     }
-    if (namespaces.length === 1) {
-      const only = namespaces[0]!.join(".");
-      await connection.run(`CREATE SCHEMA IF NOT EXISTS ${sqlIdentifier(only)}`);
-      await connection.run(`USE ${sqlIdentifier(only)}`);
+    if (defaultSchema !== undefined) {
+      await connection.run(`CREATE SCHEMA IF NOT EXISTS ${sqlIdentifier(defaultSchema)}`);
+      await connection.run(`USE ${sqlIdentifier(defaultSchema)}`);
     }
     await connection.run(`SET allowed_directories = [${[...allowed].map(sqlString).join(", ")}]`);
     await connection.run("SET enable_external_access = false");
@@ -186,7 +273,7 @@ export async function streamQuery(
     } catch (error) {
       throw queryFailed(error);
     }
-    return { columns, rowCount };
+    return { columns, rowCount, tables: plans, ...(pruningDisabled ? { pruningDisabled } : {}) };
   } finally {
     for (const view of views) await view.release().catch(() => {});
     connection.closeSync();
@@ -202,25 +289,25 @@ export async function queryRows(
   options: QueryOptions = {},
 ): Promise<QueryResult> {
   const rows: Json[][] = [];
-  const { columns } = await streamQuery(
+  const { columns, tables, pruningDisabled } = await streamQuery(
     catalog,
     sql,
     options,
     () => {},
     (batch) => rows.push(...batch),
   );
-  return { columns, rows };
+  return { columns, rows, tables, ...(pruningDisabled ? { pruningDisabled } : {}) };
 }
 
-/** Runs `sql` and writes the result in `output.format`; returns the row count. */
+/** Runs `sql` and writes the result in `output.format`; returns the row count and each table's planning. */
 export async function runQuery(
   catalog: Catalog,
   sql: string,
   output: QueryOutput,
   options: QueryOptions = {},
-): Promise<{ rows: number }> {
+): Promise<{ rows: number; tables: QueryTablePlan[]; pruningDisabled?: string }> {
   let writer: ReturnType<typeof resultWriter> | undefined;
-  const { columns, rowCount } = await streamQuery(
+  const { columns, rowCount, tables, pruningDisabled } = await streamQuery(
     catalog,
     sql,
     options,
@@ -230,5 +317,5 @@ export async function runQuery(
     (batch) => writer?.rows(batch),
   );
   (writer ?? resultWriter(output.format, columns, output.write)).end(rowCount);
-  return { rows: rowCount };
+  return { rows: rowCount, tables, ...(pruningDisabled ? { pruningDisabled } : {}) };
 }

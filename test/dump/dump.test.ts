@@ -11,6 +11,7 @@ import { withDuckDb } from "../../src/iceberg/duckdb.ts";
 import { setRef, updatePartitionSpec } from "../../src/iceberg/operations/table-changes.ts";
 import type { Row } from "../../src/iceberg/parquet-writer.ts";
 import { readTable } from "../../src/iceberg/reader.ts";
+import { Schema } from "../../src/iceberg/schema.ts";
 import { identity } from "../../src/iceberg/transforms.ts";
 import { appendRows, localWarehouse, ordersId, ordersSchema } from "../helpers/tables.ts";
 
@@ -247,4 +248,43 @@ test("parseTimestamp reads epoch ms and ISO-8601, UTC without a zone", () => {
   assert.equal(parseTimestamp("2024-01-01 10:00:00"), Date.UTC(2024, 0, 1, 10));
   assert.equal(parseTimestamp("2024-01-01T10:00:00+02:00"), Date.UTC(2024, 0, 1, 8));
   assert.throws(() => parseTimestamp("yesterday"), { code: "INVALID_OPTIONS" });
+});
+
+test("hostile column names, table names and filter literals are quoted, never spliced", async (t) => {
+  const warehouse = localWarehouse(t);
+  const { catalog } = warehouse;
+  await catalog.createNamespace(["we\"ird'; ns"]);
+  const quote = 'a"b';
+  const drop = "x'); DROP TABLE t; --";
+  const schema = new Schema(0, [
+    { id: 1, name: "id", required: true, type: { kind: "long" } },
+    { id: 2, name: quote, required: false, type: { kind: "string" } },
+    { id: 3, name: drop, required: false, type: { kind: "string" } },
+  ]);
+  const identifier = { namespace: ["we\"ird'; ns"], name: 'orders"; --' };
+  let table = await catalog.createTable(identifier, { schema });
+  table = await appendRows(catalog, table, [
+    { id: 1n, [quote]: "it's", [drop]: "'; SELECT 1; --" },
+    { id: 2n, [quote]: "plain", [drop]: null },
+  ]);
+  const out = join(warehouse.dir, "odd.jsonl");
+  const result = await dumpTable(
+    { catalog, identifier },
+    { out, columns: [drop, "id"], where: `"a""b" = 'it''s' and "x'); DROP TABLE t; --" is not null` },
+  );
+  assert.equal(result.rows, 1);
+  assert.deepEqual(
+    readFileSync(out, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l)),
+    [{ [drop]: "'; SELECT 1; --", id: 1 }],
+  );
+  // Filter text outside the grammar is refused before any SQL exists.
+  await assert.rejects(
+    dumpTable(table, { out: join(warehouse.dir, "x.csv"), where: "id = 1; DROP TABLE t" }),
+    {
+      code: "INVALID_FILTER",
+    },
+  );
 });

@@ -31,4 +31,6 @@ test("the demo replicates a live workload, dumps it and floe verify proves the l
   assert.equal(digests.length, 2);
   for (const [, postgres, iceberg] of [...rows, ...digests]) assert.equal(postgres, iceberg);
   assert.match(result.stdout, /iceberg_scan\('.*metadata\.json'\)/);
+  // Nothing left holding PostgreSQL's WAL once the demo ends.
+  assert.match(result.stdout, /replication slot floe_demo and its publication dropped\./);
 });
