@@ -9,12 +9,17 @@
  *   initial_only, a fresh slot per run, discarding sink) beside `psql -c "COPY … TO STDOUT"` of the same
  *   table to /dev/null. Target ratio ≥ 0.5.
  *
+ * Both sides share the machine's cores with the server, so other load moves Floe's side more than the
+ * baseline's (psql barely uses the CPU, Floe decodes every row): the 1-minute load average is printed
+ * before and after, to quote with the ratio.
+ *
  *   npm run bench:capture            (ROWS=500000 SNAPSHOT_ROWS=500000 RUNS=5)
  *   PG_BIN=/usr/lib/postgresql/15/bin picks pg_recvlogical/psql (default: PATH)
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { openSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { servicesUp } from "../scripts/services/index.ts";
@@ -199,9 +204,12 @@ async function main(): Promise<void> {
   url.pathname = `/${database}`;
   const sql = new pg.Client({ connectionString: url.toString() });
   await sql.connect();
+  const load = () => (loadavg()[0] ?? 0).toFixed(2);
   try {
+    console.error(`load average (1 min) before: ${load()}`);
     if (only !== "snapshot") await decodeBenchmark(url.toString(), sql);
     if (only !== "decode") await snapshotBenchmark(url.toString(), sql);
+    console.error(`load average (1 min) after: ${load()}`);
   } finally {
     await sql.end();
     await admin.query(

@@ -34,6 +34,7 @@ import {
 } from "./publication.ts";
 import { qualifiedName, SchemaTracker, type TableSchema } from "./relation.ts";
 import { ReplicationConnection } from "./replication-connection.ts";
+import { keyExtractor } from "./row-decoder.ts";
 import { runSnapshot, type SnapshotProgress, textClient } from "./snapshot.ts";
 import { TransactionSpill } from "./transaction-spill.ts";
 
@@ -142,6 +143,9 @@ const STREAMABLE = new Set<PgoutputMessage["tag"]>([
   "truncate",
   "message",
 ]);
+
+/** Snapshot rows are complete: one shared empty list instead of one per row (events are read-only downstream). */
+const NO_UNCHANGED_COLUMNS: string[] = Object.freeze([]) as unknown as string[];
 
 export class Capture {
   private sql: pg.Client | null = null;
@@ -264,6 +268,7 @@ export class Capture {
       progress: state,
       threads: this.config.snapshotMaxThreads,
       fetchSize: this.config.snapshotFetchSize,
+      batchSize: this.config.maxBatchSize,
       typeOptions: this.config,
       onChunk: (chunk) => {
         // Workers run in parallel; the sink sees one batch at a time, in the order chunks completed.
@@ -279,7 +284,10 @@ export class Capture {
             lsn: consistentPoint,
           });
           const topic = tableTopic(this.config.topicPrefix, chunk.table);
-          const events = chunk.rows.map((row) => this.snapshotEvent(chunk.table, row, topic, source, now));
+          const key = keyExtractor(chunk.table);
+          const events = chunk.rows.map((row) =>
+            this.snapshotEvent(chunk.table, row, key(row), topic, source, now),
+          );
           this.counters.snapshotRows += events.length;
           await this.writeBatch(events, structuredClone(state));
         });
@@ -292,6 +300,7 @@ export class Capture {
   private snapshotEvent(
     table: TableSchema,
     row: Row,
+    key: Row | null,
     topic: string,
     source: SourceInfo,
     now: number,
@@ -300,7 +309,7 @@ export class Capture {
       kind: "change",
       topic,
       table,
-      key: keyOf(table, row),
+      key,
       value: {
         before: null,
         after: row,
@@ -309,7 +318,7 @@ export class Capture {
         ts_ms: now,
         transaction: null,
       },
-      unchangedColumns: [],
+      unchangedColumns: NO_UNCHANGED_COLUMNS,
     };
   }
 

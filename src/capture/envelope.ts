@@ -7,15 +7,13 @@
  * `after` and listed in `unchanged_columns`, instead of carrying the placeholder string
  * `__debezium_unavailable_value`, so a sink keeps the stored value rather than overwriting it.
  */
-import { CaptureError } from "./errors.ts";
 import type { ConnectField, ConnectSchema, EventValue } from "./pg-types.ts";
-import { type TupleValue, UNCHANGED_TOAST } from "./pgoutput.ts";
 import { qualifiedName, type SchemaChange, type TableSchema } from "./relation.ts";
+import { decodeTextRow, decodeTuple, keyOf, type Row } from "./row-decoder.ts";
 
 export const CONNECTOR_VERSION = "floe-0.1.0";
 
 export type Op = "c" | "u" | "d" | "r" | "t" | "m";
-export type Row = { [column: string]: EventValue };
 
 export interface SourceInfo {
   version: string;
@@ -109,62 +107,6 @@ export function tableTopic(prefix: string, table: { schema: string; table: strin
 /** Debezium's transaction id: `txId:lsn-of-commit`. */
 export function transactionId(xid: number, commitLsn: bigint): string {
   return `${xid}:${commitLsn}`;
-}
-
-/**
- * Turns a pgoutput tuple into a row. Unchanged TOAST columns are taken from `fallback` (the old row
- * under REPLICA IDENTITY FULL) when it has them, otherwise left out and reported in `unchanged`.
- */
-export function decodeTuple(
-  table: TableSchema,
-  tuple: TupleValue[],
-  fallback?: Row | null,
-): { row: Row; unchanged: string[] } {
-  const row: Row = {};
-  const unchanged: string[] = [];
-  const columns = table.columns;
-  for (let index = 0; index < columns.length; index++) {
-    const column = columns[index] as (typeof columns)[number];
-    const value = tuple[index];
-    if (value === UNCHANGED_TOAST) {
-      if (fallback && column.name in fallback) row[column.name] = fallback[column.name] ?? null;
-      else unchanged.push(column.name);
-    } else if (value === null || value === undefined) {
-      row[column.name] = null;
-    } else {
-      try {
-        row[column.name] = column.mapping.decode(value);
-      } catch (error) {
-        throw valueError(table, column.name, error);
-      }
-    }
-  }
-  return { row, unchanged };
-}
-
-/** A value capture cannot represent, as VALUE_INVALID naming the table and column. */
-function valueError(table: TableSchema, column: string, error: unknown): CaptureError {
-  const message = (error instanceof Error ? error.message : String(error)).replace(
-    "ALTER TABLE … ALTER COLUMN …",
-    `ALTER TABLE ${qualifiedName(table)} ALTER COLUMN "${column}"`,
-  );
-  return new CaptureError(
-    "VALUE_INVALID",
-    `column "${column}" of table ${qualifiedName(table)}: ${message}`,
-    error instanceof Error ? { cause: error } : undefined,
-  );
-}
-
-/** Debezium's snapshot rows and the text-mode snapshot read give plain strings or null per column. */
-export function decodeTextRow(table: TableSchema, values: Array<string | null>): Row {
-  return decodeTuple(table, values).row;
-}
-
-export function keyOf(table: TableSchema, row: Row | null): Row | null {
-  if (!row || table.primaryKey.length === 0) return null;
-  const key: Row = {};
-  for (const column of table.primaryKey) key[column] = row[column] ?? null;
-  return key;
 }
 
 export function sameKey(a: Row | null, b: Row | null): boolean {
@@ -547,4 +489,4 @@ function fieldJson(field: string): string {
   return json;
 }
 
-export { qualifiedName };
+export { decodeTextRow, decodeTuple, keyOf, qualifiedName, type Row };

@@ -354,9 +354,9 @@ function builtinMapping(
     case "int4":
       return { pgType: "integer", connect: { type: "int32" }, iceberg: "int", decode: Number };
     case "int8":
-      return { pgType: "bigint", connect: { type: "int64" }, iceberg: "long", decode: BigInt };
+      return { pgType: "bigint", connect: { type: "int64" }, iceberg: "long", decode: parseInt64 };
     case "oid":
-      return { pgType: "oid", connect: { type: "int64" }, iceberg: "long", decode: BigInt };
+      return { pgType: "oid", connect: { type: "int64" }, iceberg: "long", decode: parseInt64 };
     case "float4":
       return { pgType: "real", connect: { type: "float" }, iceberg: "float", decode: Number };
     case "float8":
@@ -463,8 +463,11 @@ function numericMapping(typeMod: number, mode: DecimalHandlingMode): ValueMappin
     },
     iceberg: "decimal(38,18)",
     decode(text) {
+      const point = text.indexOf(".");
+      const scale = point < 0 ? 0 : text.length - point - 1;
+      const small = smallUnscaledBase64(text, scale);
+      if (small !== undefined) return { scale, value: small };
       if (!isFiniteDecimal(text)) return null;
-      const scale = text.includes(".") ? text.length - text.indexOf(".") - 1 : 0;
       return { scale, value: unscaledBase64(text, scale) };
     },
   };
@@ -500,6 +503,8 @@ function decimalMapping(
     // NaN and ±Infinity have no decimal form; Debezium's precise mode sends null for them too.
     decode: (text) => {
       const normalized = normalize(text);
+      const small = smallUnscaledBase64(normalized, scale);
+      if (small !== undefined) return small;
       return isFiniteDecimal(normalized) ? unscaledBase64(normalized, scale) : null;
     },
   };
@@ -511,40 +516,90 @@ function isFiniteDecimal(text: string): boolean {
 
 /** Kafka Connect's Decimal: the unscaled value as big-endian two's complement, minimal length, base64. */
 export function unscaledBase64(text: string, scale: number): string {
+  const small = smallUnscaledBase64(text, scale);
+  if (small !== undefined) return small;
   const negative = text.startsWith("-");
   const [whole = "0", fraction = ""] = (negative ? text.slice(1) : text).split(".");
-  const digits = `${whole}${fraction.padEnd(scale, "0").slice(0, scale)}`;
-  // Most values fit 6 bytes (|unscaled| < 2^47): plain numbers instead of BigInt arithmetic (hot in snapshots).
-  if (digits.length <= 14) return smallTwosComplementBase64(negative ? -Number(digits) : Number(digits));
-  let unscaled = BigInt(digits);
+  let unscaled = BigInt(`${whole}${fraction.padEnd(scale, "0").slice(0, scale)}`);
   if (negative) unscaled = -unscaled;
   return twosComplement(unscaled).toString("base64");
 }
 
-const BASE64_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/** Largest unscaled value the number path takes: 14 digits, below 2^47, so it fits 6 bytes exactly. */
+const SMALL_UNSCALED_MAX = 99_999_999_999_999;
+const BASE64_CODES = Array.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", (char) =>
+  char.charCodeAt(0),
+);
+const PAD = 61; // "="
+
+/**
+ * {@link unscaledBase64} of a decimal `-?digits[.digits]` whose unscaled value has at most 14 digits,
+ * with plain numbers (no split, BigInt or Buffer: this runs for every numeric of a snapshot); fraction
+ * digits beyond `scale` are cut, as the BigInt path does. Undefined for any other text.
+ */
+export function smallUnscaledBase64(text: string, scale: number): string | undefined {
+  const length = text.length;
+  let index = text.charCodeAt(0) === 45 /* - */ ? 1 : 0;
+  const negative = index === 1;
+  let value = 0;
+  let digits = 0;
+  let fraction = -1; // fraction digits taken; -1 before the point
+  for (; index < length; index++) {
+    const code = text.charCodeAt(index);
+    if (code === 46 /* . */) {
+      if (fraction >= 0 || digits === 0 || index === length - 1) return undefined;
+      fraction = 0;
+      continue;
+    }
+    const digit = code - 48;
+    if (digit < 0 || digit > 9) return undefined;
+    digits++;
+    if (fraction >= 0) {
+      if (fraction === scale) continue;
+      fraction++;
+    }
+    value = value * 10 + digit;
+  }
+  if (digits === 0) return undefined;
+  // Every intermediate value is at most the final one, so all of them are exact when it is small.
+  if (value > SMALL_UNSCALED_MAX) return undefined;
+  const padding = scale - Math.max(fraction, 0);
+  if (padding > 0 && value !== 0) {
+    if (padding > 14) return undefined;
+    value *= 10 ** padding;
+    if (value > SMALL_UNSCALED_MAX) return undefined;
+  }
+  return smallTwosComplementBase64(negative ? -value : value);
+}
 
 /** Minimal big-endian two's complement of |value| < 2^47, base64 — without Buffer or BigInt allocations. */
 function smallTwosComplementBase64(value: number): string {
   let length = 1;
-  while (value >= 2 ** (8 * length - 1) || value < -(2 ** (8 * length - 1))) length++;
-  let rest = value < 0 ? value + 2 ** (8 * length) : value;
-  const bytes = [0, 0, 0, 0, 0, 0];
-  for (let index = length - 1; index >= 0; index--) {
-    bytes[index] = rest % 256;
-    rest = Math.floor(rest / 256);
-  }
-  let encoded = "";
-  for (let index = 0; index < length; index += 3) {
-    const b0 = bytes[index] ?? 0;
-    const b1 = bytes[index + 1] ?? 0;
-    const b2 = bytes[index + 2] ?? 0;
-    const left = length - index;
-    encoded += BASE64_DIGITS[b0 >> 2];
-    encoded += BASE64_DIGITS[((b0 & 3) << 4) | (b1 >> 4)];
-    encoded += left > 1 ? BASE64_DIGITS[((b1 & 15) << 2) | (b2 >> 6)] : "=";
-    encoded += left > 2 ? BASE64_DIGITS[b2 & 63] : "=";
-  }
-  return encoded;
+  while (length < 6 && (value >= signedLimit(length) || value < -signedLimit(length))) length++;
+  const bytes = value < 0 ? value + byteRange(length) : value; // the two's complement as an unsigned number
+  if (length <= 3) return base64Group(bytes * byteRange(3 - length), length);
+  // Six bytes at most: the first three, then the rest, each a 24-bit group of four base64 digits.
+  const rest = byteRange(length - 3);
+  const high = Math.floor(bytes / rest);
+  return base64Group(high, 3) + base64Group((bytes - high * rest) * byteRange(6 - length), length - 3);
+}
+
+const signedLimit = (bytes: number) => SIGNED_LIMIT[bytes] as number;
+const byteRange = (bytes: number) => BYTE_RANGE[bytes] as number;
+
+/** 2^(8n - 1) at index n: the first value that needs more than n bytes. */
+const SIGNED_LIMIT = [0, 2 ** 7, 2 ** 15, 2 ** 23, 2 ** 31, 2 ** 39, 2 ** 47] as const;
+/** 2^(8n) at index n. */
+const BYTE_RANGE = [1, 2 ** 8, 2 ** 16, 2 ** 24, 2 ** 32, 2 ** 40, 2 ** 48] as const;
+
+/** Base64 of the first `bytes` (1–3) bytes of a big-endian 24-bit group, `=`-padded to four digits. */
+function base64Group(group: number, bytes: number): string {
+  return String.fromCharCode(
+    BASE64_CODES[(group >> 18) & 63] as number,
+    BASE64_CODES[(group >> 12) & 63] as number,
+    bytes > 1 ? (BASE64_CODES[(group >> 6) & 63] as number) : PAD,
+    bytes > 2 ? (BASE64_CODES[group & 63] as number) : PAD,
+  );
 }
 
 function twosComplement(value: bigint): Buffer {
@@ -558,6 +613,11 @@ function twosComplement(value: bigint): Buffer {
     if ((rest === 0n && !signBit) || (rest === -1n && signBit)) break;
   }
   return Buffer.from(bytes);
+}
+
+/** int8 / oid text → bigint; up to 15 characters the value is exact as a number, which BigInt takes faster. */
+function parseInt64(text: string): bigint {
+  return text.length < 16 ? BigInt(Number(text)) : BigInt(text);
 }
 
 /** `$1,234.56`, `-$1.00` (lc_monetary=C) → `1234.56`, `-1.00`. */
