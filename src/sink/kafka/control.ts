@@ -83,6 +83,11 @@ export type ControlEvent =
        * (every event of each is consumed by some worker); workers write only those, holding the rest.
        */
       frontier?: string;
+      /**
+       * Transaction-consistent mode: every data-written event below this control-topic offset is in the
+       * tables (or known to be), so a worker that took over partitions may re-read its keys.
+       */
+      committedThrough?: string;
     }
   | {
       type: "data-written";
@@ -109,6 +114,8 @@ export type ControlEvent =
       partitions: TopicPartitionOffset[];
       /** Transaction-consistent mode: the events of the transactions this publication wrote. */
       released?: TransactionCount[];
+      /** Transaction-consistent mode: the worker waits for rounds published before its last rebalance. */
+      waitingForRounds?: boolean;
     }
   | {
       type: "commit-complete";

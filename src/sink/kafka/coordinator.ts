@@ -120,6 +120,10 @@ export class Coordinator {
   #transactionStream: MessagesStream<string, string, string, string> | undefined;
   #transactionGeneration = -1;
   #waitingForTransactions = false;
+  /** The last control-topic offset read (any sink's record). */
+  #lastRead = -1n;
+  /** Transaction-consistent mode: per worker, whether its last answer said it waits for earlier rounds. */
+  readonly #waitingWorkers = new Map<string, number>();
   /** This election's read-back probe (transaction-consistent mode). */
   #probe: { round: string; generation: number; read: boolean } | undefined;
   #subscribedTopics: string[] = [];
@@ -177,6 +181,7 @@ export class Coordinator {
         this.#published.clear();
         this.#lastMessage = undefined;
         this.#ledger?.reset();
+        this.#waitingWorkers.clear();
         this.#generation++;
         if (epoch !== undefined && this.#stream) this.#scheduleReopen();
       }
@@ -330,6 +335,7 @@ export class Coordinator {
 
   #onMessage(message: Message<string, string, string, string>, generation: number): void {
     if (generation !== this.#generation) return; // a stream from before the latest election
+    if (message.offset > this.#lastRead) this.#lastRead = message.offset;
     if (message.key !== this.#options.sinkId || this.#epoch === undefined) return;
     const event = decodeControlEvent(
       message.value,
@@ -348,6 +354,10 @@ export class Coordinator {
       }
     } else if (event.type === "data-complete") {
       this.#published.set(publicationId(event.round, event.worker), message.offset);
+      if (this.#ledger) {
+        if (event.waitingForRounds) this.#waitingWorkers.set(event.worker, Date.now());
+        else this.#waitingWorkers.delete(event.worker);
+      }
       this.#ledger?.report(
         publicationId(event.round, event.worker),
         message.offset,
@@ -413,7 +423,12 @@ export class Coordinator {
         round,
         epoch,
         tsMs: Date.now(),
-        ...(frontier !== undefined ? { frontier: String(frontier) } : {}),
+        ...(frontier !== undefined
+          ? {
+              frontier: String(frontier),
+              committedThrough: String(this.#pending[0]?.offset ?? this.#lastRead + 1n),
+            }
+          : {}),
       }),
     };
     await this.#producer.send({ messages: [startCommit] });
@@ -449,6 +464,16 @@ export class Coordinator {
     await this.commitPending(epoch);
   }
 
+  /** A worker said lately (it answers every round) that it waits for rounds published before its rebalance. */
+  #workerWaiting(): boolean {
+    const recent = Date.now() - 2 * (this.#options.commitTimeoutMs + this.#options.commitIntervalMs);
+    for (const [worker, at] of this.#waitingWorkers) {
+      if (at >= recent) return true;
+      this.#waitingWorkers.delete(worker); // gone, or no longer waiting
+    }
+    return false;
+  }
+
   /**
    * Commits the pending data-written events above their tables' watermarks, all tables at once: the
    * longest prefix (in control-topic order) of events whose publication is complete. A worker's
@@ -466,6 +491,7 @@ export class Coordinator {
     const last = this.#lastMessage;
     let point: CommitPoint | undefined;
     let ledgerPublications: Set<string> | undefined;
+    let degraded: Set<string> | undefined;
     if (this.#ledger) {
       // Whole publications only (a transaction's events in one of them must land together), and only
       // when every transaction they reach is entirely in them.
@@ -479,8 +505,13 @@ export class Coordinator {
       const publications = new Set(this.#pending.slice(0, cut).map(publicationOf));
       for (const [id, offset] of this.#published) if (offset < cutOffset) publications.add(id);
       point = this.#ledger.commitTarget(publications);
-      if (!point) cut = 0;
-      else ledgerPublications = publications;
+      if (point) ledgerPublications = publications;
+      else if (this.#workerWaiting()) {
+        // A worker that took over partitions waits for these rounds before it can write the rest of
+        // their transactions: commit them without a consistent point (no floe.source.lsn), or neither
+        // would ever move. Happens only after a worker left mid-round.
+        degraded = publications;
+      } else cut = 0;
     }
     const pending = this.#pending.slice(0, cut);
     // Where a restarted coordinator must read again: the first event not committed here, if any.
@@ -526,6 +557,13 @@ export class Coordinator {
       }
     }
     if (point && ledgerPublications) this.#ledger?.commit(point, ledgerPublications);
+    if (degraded) {
+      this.#ledger?.commitDegraded(degraded);
+      if (staged.length > 0)
+        this.#options.log(
+          "coordinator: committed part of a transaction without a consistent point (floe.source.lsn): a worker that took over partitions needed it",
+        );
+    }
     const committed = this.#ledger?.committed;
     if (staged.length > 0 || (committed && committed.lsn >= 0n)) {
       if (staged.length > 0) this.stats.commits++;

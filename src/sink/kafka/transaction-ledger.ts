@@ -38,6 +38,11 @@ export class TransactionLedger {
   readonly #held = new Map<string, TransactionCount[]>();
   /** Per publication (`<round>/<worker>`) not yet committed: the events it wrote, and its highest commit LSN. */
   readonly #released = new Map<string, { counts: TransactionCount[]; maxLsn: bigint; offset: bigint }>();
+  /**
+   * Publications committed before their transactions were whole (to unblock a worker that took over
+   * partitions, see commitDegraded): their counts still complete those transactions.
+   */
+  readonly #degraded = new Map<string, { counts: TransactionCount[]; maxLsn: bigint; offset: bigint }>();
   #committed: CommitPoint = { lsn: -1n, transactionOffset: -1n };
   #frontier = -1n;
 
@@ -62,6 +67,7 @@ export class TransactionLedger {
     // Publications read again by a new coordinator that are already in: nothing of theirs is pending.
     for (const [id, released] of this.#released)
       if (released.maxLsn >= 0n && released.maxLsn <= point.lsn) this.#released.delete(id);
+    for (const [id, degraded] of this.#degraded) if (degraded.maxLsn <= point.lsn) this.#degraded.delete(id);
   }
 
   addEnd(
@@ -99,8 +105,8 @@ export class TransactionLedger {
   /** The control-topic offset of the oldest publication not yet committed (its data-complete). */
   oldestUncommitted(): bigint | undefined {
     let oldest: bigint | undefined;
-    for (const { offset } of this.#released.values())
-      if (oldest === undefined || offset < oldest) oldest = offset;
+    for (const entries of [this.#released, this.#degraded])
+      for (const { offset } of entries.values()) if (oldest === undefined || offset < oldest) oldest = offset;
     return oldest;
   }
 
@@ -109,6 +115,7 @@ export class TransactionLedger {
     const counts = new Map<string, number>();
     for (const report of this.#held.values()) add(counts, report);
     for (const { counts: released } of this.#released.values()) add(counts, released);
+    for (const { counts: degraded } of this.#degraded.values()) add(counts, degraded);
     let frontier = this.frontier;
     for (const end of this.#ends) {
       if (end.lsn <= frontier) continue;
@@ -127,6 +134,7 @@ export class TransactionLedger {
    */
   commitTarget(publications: Iterable<string>): CommitPoint | undefined {
     const counts = new Map<string, number>();
+    for (const { counts: degraded } of this.#degraded.values()) add(counts, degraded);
     let target = this.#committed.lsn;
     for (const id of publications) {
       const released = this.#released.get(id);
@@ -145,6 +153,20 @@ export class TransactionLedger {
     return point?.lsn === target ? point : undefined;
   }
 
+  /**
+   * The publications are in the tables although a transaction they hold is not yet whole there (a
+   * worker that took over partitions needed them in before it could write the rest). Their counts keep
+   * counting toward the next commit point; a new coordinator must read them again (oldestUncommitted).
+   */
+  commitDegraded(publications: Iterable<string>): void {
+    for (const id of publications) {
+      const released = this.#released.get(id);
+      if (!released) continue;
+      this.#released.delete(id);
+      if (released.maxLsn > this.#committed.lsn) this.#degraded.set(id, released);
+    }
+  }
+
   /** The publications are in the tables up to `point`. */
   commit(point: CommitPoint, publications: Iterable<string>): void {
     for (const id of publications) this.#released.delete(id);
@@ -156,6 +178,7 @@ export class TransactionLedger {
     this.#ends = [];
     this.#held.clear();
     this.#released.clear();
+    this.#degraded.clear();
     this.#committed = { lsn: -1n, transactionOffset: -1n };
     this.#frontier = -1n;
   }

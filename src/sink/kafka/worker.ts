@@ -180,6 +180,8 @@ export class Worker {
    * offset must reach before the key index is re-read; until then every change is held.
    */
   #indexPendingUntil: bigint | undefined;
+  /** Transaction-consistent mode: the coordinator's latest "everything below this offset is in". */
+  #committedThrough = -1n;
   /** Events of transactions written since the last publication: `transaction|collection` → count. */
   readonly #released = new Map<string, TransactionCount>();
   /** A message of the current generation per partition, to commit offsets by (held events stop them). */
@@ -364,6 +366,7 @@ export class Worker {
       this.#epoch = event.epoch;
       if (event.frontier !== undefined && BigInt(event.frontier) > this.#frontier)
         this.#frontier = BigInt(event.frontier);
+      if (event.committedThrough !== undefined) this.#committedThrough = BigInt(event.committedThrough);
       if (this.#answeredRounds.includes(event.round)) return; // re-sent for a worker that had not answered
       this.#answeredRounds.push(event.round);
       if (this.#answeredRounds.length > 64) this.#answeredRounds.shift();
@@ -668,14 +671,9 @@ export class Worker {
   async #finishResetIfReady(): Promise<void> {
     const until = this.#indexPendingUntil;
     if (until === undefined) return;
-    if (until > 0n) {
-      const committed = await committedControlOffset(
-        this.#admin,
-        this.#options.sinkId,
-        this.#options.controlTopic,
-      );
-      if (committed < until) return;
-    }
+    // The coordinator's committed control offset cannot say it here: it is held back for its own
+    // recovery. Its start-commit says what is in.
+    if (until > 0n && this.#committedThrough < until) return;
     await this.#rebuildIndexes();
     this.#indexPendingUntil = undefined;
   }
@@ -785,7 +783,9 @@ export class Worker {
       round,
       worker: this.id,
       partitions,
-      ...(this.#options.transactionConsistent ? { released } : {}),
+      ...(this.#options.transactionConsistent
+        ? { released, ...(this.#indexPendingUntil !== undefined ? { waitingForRounds: true } : {}) }
+        : {}),
     });
     const messages: MessageToProduce[] = events.map((event) => ({
       topic: this.#options.controlTopic,
