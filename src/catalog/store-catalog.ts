@@ -3,6 +3,8 @@
  * `floe serve`. A commit reads the current metadata, checks the requirements, applies the updates,
  * writes the next `NNNNN-<uuid>.metadata.json` (never overwriting one), then swaps the pointer(s). A
  * crash between the write and the swap leaves the table as it was and an unreferenced file behind.
+ * Metadata this catalog read or wrote is kept by location (`TableMetadataCache`), so loading a table
+ * after its last commit, and the next commit, cost a pointer lookup rather than a read and a parse.
  */
 import { randomUUID } from "node:crypto";
 import { IcebergError } from "../iceberg/errors.ts";
@@ -11,8 +13,8 @@ import {
   metadataFileVersion,
   newTableMetadata,
   parseTableMetadata,
-  serializeTableMetadata,
   type TableMetadata,
+  tableMetadataFileBytes,
 } from "../iceberg/table-metadata.ts";
 import { appendMetadataLog, applyUpdates, checkRequirements } from "../iceberg/table-update.ts";
 import { IoError } from "../io/errors.ts";
@@ -29,6 +31,7 @@ import {
 } from "./catalog.ts";
 import type { CatalogStore, PointerSwap } from "./catalog-store.ts";
 import { CatalogError } from "./errors.ts";
+import { TableMetadataCache } from "./metadata-cache.ts";
 
 export interface StoreCatalogOptions {
   name: string;
@@ -37,6 +40,8 @@ export interface StoreCatalogOptions {
   /** Root location for new tables, e.g. `file:///data/warehouse` or `s3://bucket/warehouse`. */
   warehouse: string;
   now?: () => number;
+  /** Parsed metadata by location; several catalogs may share one. Default: a cache of this catalog's own. */
+  metadataCache?: TableMetadataCache;
 }
 
 export class StoreCatalog implements Catalog {
@@ -45,6 +50,7 @@ export class StoreCatalog implements Catalog {
   readonly #io: FileIO;
   readonly #warehouse: string;
   readonly #now: () => number;
+  readonly #metadataCache: TableMetadataCache;
 
   constructor(options: StoreCatalogOptions) {
     this.name = options.name;
@@ -52,6 +58,7 @@ export class StoreCatalog implements Catalog {
     this.#io = options.io;
     this.#warehouse = options.warehouse.replace(/\/+$/, "");
     this.#now = options.now ?? Date.now;
+    this.#metadataCache = options.metadataCache ?? new TableMetadataCache();
   }
 
   async listNamespaces(parent?: Namespace): Promise<Namespace[]> {
@@ -108,7 +115,7 @@ export class StoreCatalog implements Catalog {
     const location =
       options.location ??
       `${this.#warehouse}/${identifier.namespace.map(encodeURIComponent).join("/")}/${encodeURIComponent(identifier.name)}-${randomUUID().replaceAll("-", "")}`;
-    const metadata = newTableMetadata({
+    const created = newTableMetadata({
       location,
       schema: options.schema,
       ...(options.spec ? { spec: options.spec } : {}),
@@ -116,14 +123,15 @@ export class StoreCatalog implements Catalog {
       properties: options.properties ?? {},
       nowMs: this.#now(),
     });
-    const metadataLocation = await this.#writeMetadata(metadata, 0);
+    const written = await this.#writeMetadata(created, 0);
     try {
-      await this.#store.createTable(identifier, metadataLocation);
+      await this.#store.createTable(identifier, written.location);
     } catch (error) {
-      await this.#io.delete(metadataLocation).catch(() => {});
+      await this.#io.delete(written.location).catch(() => {});
       throw error;
     }
-    return { identifier, metadataLocation, metadata, io: this.#io };
+    const metadata = this.#metadataCache.set(written.location, created, written.chars);
+    return { identifier, metadataLocation: written.location, metadata, io: this.#io };
   }
 
   async loadTable(identifier: TableIdentifier): Promise<LoadedTable> {
@@ -159,6 +167,7 @@ export class StoreCatalog implements Catalog {
   async dropTable(identifier: TableIdentifier, options: { purge?: boolean } = {}): Promise<void> {
     const table = await this.loadTable(identifier);
     await this.#store.dropTable(identifier);
+    this.#metadataCache.delete(table.metadataLocation);
     if (options.purge) {
       const files: string[] = [];
       for await (const file of this.#io.list(`${table.metadata.location}/`)) files.push(file.location);
@@ -180,7 +189,12 @@ export class StoreCatalog implements Catalog {
         throw new CatalogError("INVALID_INPUT", `table ${name} appears twice in one transaction`);
       seen.add(name);
     }
-    const staged: Array<{ request: CommitTableRequest; swap: PointerSwap; metadata: TableMetadata }> = [];
+    const staged: Array<{
+      request: CommitTableRequest;
+      swap: PointerSwap;
+      metadata: TableMetadata;
+      chars: number;
+    }> = [];
     try {
       for (const request of requests) {
         const current = await this.loadTable(request.identifier);
@@ -197,11 +211,16 @@ export class StoreCatalog implements Catalog {
         }
         next = appendMetadataLog(next, current.metadataLocation, current.metadata.lastUpdatedMs);
         const version = (metadataFileVersion(current.metadataLocation) ?? 0) + 1;
-        const nextLocation = await this.#writeMetadata(next, version);
+        const written = await this.#writeMetadata(next, version);
         staged.push({
           request,
-          swap: { identifier: request.identifier, expected: current.metadataLocation, next: nextLocation },
+          swap: {
+            identifier: request.identifier,
+            expected: current.metadataLocation,
+            next: written.location,
+          },
           metadata: next,
+          chars: written.chars,
         });
       }
       if (!(await this.#store.swapPointers(staged.map((s) => s.swap)))) {
@@ -215,12 +234,16 @@ export class StoreCatalog implements Catalog {
       await this.#io.deleteMany(staged.map((s) => s.swap.next)).catch(() => {});
       throw error;
     }
-    return staged.map((s) => ({
-      identifier: s.request.identifier,
-      metadataLocation: s.swap.next,
-      metadata: s.metadata,
-      io: this.#io,
-    }));
+    return staged.map((s) => {
+      // The replaced version is history now; the new one is what the next load and commit start from.
+      this.#metadataCache.delete(s.swap.expected);
+      return {
+        identifier: s.request.identifier,
+        metadataLocation: s.swap.next,
+        metadata: this.#metadataCache.set(s.swap.next, s.metadata, s.chars),
+        io: this.#io,
+      };
+    });
   }
 
   async #requireNamespace(namespace: Namespace): Promise<Record<string, string>> {
@@ -231,16 +254,21 @@ export class StoreCatalog implements Catalog {
   }
 
   async #readMetadata(location: string): Promise<TableMetadata> {
-    const bytes = await this.#io.read(location);
-    return parseTableMetadata(new TextDecoder().decode(bytes), location);
+    const cached = this.#metadataCache.get(location);
+    if (cached) return cached;
+    const text = new TextDecoder().decode(await this.#io.read(location));
+    return this.#metadataCache.set(location, parseTableMetadata(text, location), text.length);
   }
 
-  async #writeMetadata(metadata: TableMetadata, version: number): Promise<string> {
+  /** Writes the next metadata file (never over an existing one): its location and size (≈ text length). */
+  async #writeMetadata(
+    metadata: TableMetadata,
+    version: number,
+  ): Promise<{ location: string; chars: number }> {
     const location = `${metadata.location}/metadata/${metadataFileName(version)}`;
+    const bytes = tableMetadataFileBytes(metadata);
     try {
-      await this.#io.write(location, new TextEncoder().encode(serializeTableMetadata(metadata)), {
-        ifNotExists: true,
-      });
+      await this.#io.write(location, bytes, { ifNotExists: true });
     } catch (error) {
       if (error instanceof IoError && error.code === "ALREADY_EXISTS") {
         throw new CatalogError(
@@ -251,7 +279,7 @@ export class StoreCatalog implements Catalog {
       }
       throw error;
     }
-    return location;
+    return { location, chars: bytes.length };
   }
 }
 

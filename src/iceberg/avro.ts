@@ -5,7 +5,9 @@
  *
  * The container framing is done here rather than with avsc's stream encoder so that (a) the header carries
  * the exact schema JSON we pass in — avsc's own schema export drops Iceberg's `field-id` attributes — and
- * (b) encode/decode are plain functions over bytes; the caller does I/O through FileIO.
+ * (b) encode/decode are plain functions over bytes; the caller does I/O through FileIO. Compiled avsc
+ * types are kept per schema text: every manifest of a table has the same few schemas, and compiling
+ * one costs more than encoding a small manifest.
  */
 import { randomBytes } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
@@ -98,7 +100,17 @@ export interface AvroType {
   decode(bytes: Buffer, offset: number): { value: unknown; offset: number };
 }
 
-export function compileAvroSchema(schema: unknown, what: string): AvroType {
+/** Compiled types by schema JSON text, least recently used first out. */
+const compiledTypes = new Map<string, avsc.Type>();
+const MAX_COMPILED_TYPES = 256;
+
+function compiledType(schema: unknown, schemaText: string, what: string): avsc.Type {
+  const cached = compiledTypes.get(schemaText);
+  if (cached) {
+    compiledTypes.delete(schemaText);
+    compiledTypes.set(schemaText, cached);
+    return cached;
+  }
   let type: avsc.Type;
   try {
     type = avsc.Type.forSchema(schema as avsc.Schema, {
@@ -113,6 +125,18 @@ export function compileAvroSchema(schema: unknown, what: string): AvroType {
       cause: error,
     });
   }
+  compiledTypes.set(schemaText, type);
+  if (compiledTypes.size > MAX_COMPILED_TYPES) compiledTypes.delete(compiledTypes.keys().next().value!);
+  return type;
+}
+
+/** `schemaText`: the schema's JSON when the caller has it already (the cache key). */
+export function compileAvroSchema(
+  schema: unknown,
+  what: string,
+  schemaText: string = JSON.stringify(schema),
+): AvroType {
+  const type = compiledType(schema, schemaText, what);
   return {
     encode(value) {
       try {
@@ -172,13 +196,14 @@ export function encodeAvroFile(
   what: string,
 ): Uint8Array {
   const codec = options.codec ?? "deflate";
-  const type = compileAvroSchema(options.schema, what);
+  const schemaText = JSON.stringify(options.schema);
+  const type = compileAvroSchema(options.schema, what, schemaText);
   const sync = Buffer.from(options.syncMarker ?? randomBytes(SYNC_SIZE));
   if (sync.length !== SYNC_SIZE)
     throw new IcebergError("DATA_INVALID", `${what}: sync marker must be 16 bytes`);
   const meta: Record<string, Buffer> = {};
   for (const [key, value] of Object.entries(options.metadata)) meta[key] = Buffer.from(value, "utf8");
-  meta["avro.schema"] = Buffer.from(JSON.stringify(options.schema), "utf8");
+  meta["avro.schema"] = Buffer.from(schemaText, "utf8");
   meta["avro.codec"] = Buffer.from(codec, "utf8");
 
   const chunks: Buffer[] = [headerType.encode({ magic: MAGIC, meta, sync })];
@@ -220,9 +245,10 @@ export function decodeAvroFile(bytes: Uint8Array, what: string): AvroFile {
   const { meta, sync } = header.value as { meta: Record<string, Buffer>; sync: Buffer };
   const schemaBytes = meta["avro.schema"];
   if (schemaBytes === undefined) throw new IcebergError("DATA_INVALID", `${what} has no avro.schema header`);
+  const schemaText = schemaBytes.toString("utf8");
   let schema: unknown;
   try {
-    schema = JSON.parse(schemaBytes.toString("utf8"));
+    schema = JSON.parse(schemaText);
   } catch (error) {
     throw new IcebergError("DATA_INVALID", `${what}: avro.schema header is not JSON`, { cause: error });
   }
@@ -238,7 +264,7 @@ export function decodeAvroFile(bytes: Uint8Array, what: string): AvroFile {
     if (!key.startsWith("avro.")) metadata.set(key, value.toString("utf8"));
   }
 
-  const type = compileAvroSchema(schema, what);
+  const type = compileAvroSchema(schema, what, schemaText);
   const records: unknown[] = [];
   let offset = header.offset;
   while (offset < buf.length) {

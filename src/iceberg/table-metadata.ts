@@ -2,6 +2,10 @@
  * Table metadata (spec "Table Metadata", format v2): the immutable model of one `*.metadata.json`, its
  * exact JSON form, lookups (current schema, spec, snapshot of a ref, snapshot as of a time), and metadata
  * file naming `NNNNN-<uuid>.metadata.json`.
+ *
+ * A table with a commit a second holds thousands of snapshots, and every commit writes them all again:
+ * each snapshot's text in the file is serialized once and kept beside the (immutable, shared from one
+ * metadata version to the next) snapshot object, so a commit serializes only what it changed.
  */
 import { randomUUID } from "node:crypto";
 import { IcebergError } from "./errors.ts";
@@ -11,6 +15,7 @@ import {
   asString,
   asStringMap,
   parseJson,
+  RawJson,
   stringifyJson,
   toBigInt,
   toSafeInt,
@@ -93,7 +98,9 @@ export function defaultSortOrder(metadata: TableMetadata): SortOrder {
 }
 
 export function snapshotById(metadata: TableMetadata, snapshotId: bigint): Snapshot | undefined {
-  return metadata.snapshots.find((s) => s.snapshotId === snapshotId);
+  // Newest last: the snapshots a commit looks up (a branch head, its parent, the one just added) are
+  // found in a step or two even when the table holds thousands.
+  return metadata.snapshots.findLast((s) => s.snapshotId === snapshotId);
 }
 
 /** The snapshot a branch or tag points at; undefined for a ref that does not exist (or an empty table). */
@@ -167,6 +174,21 @@ export function newTableMetadata(args: {
 }
 
 export function tableMetadataToJson(metadata: TableMetadata): Record<string, unknown> {
+  return metadataJson(metadata, {
+    snapshots: metadata.snapshots.map(snapshotToJson),
+    snapshotLog: metadata.snapshotLog.map(snapshotLogEntryToJson),
+  });
+}
+
+function snapshotLogEntryToJson(entry: SnapshotLogEntry): Record<string, unknown> {
+  return { "snapshot-id": entry.snapshotId, "timestamp-ms": entry.timestampMs };
+}
+
+/** The JSON form with the two long arrays given (as values, or as text already serialized). */
+function metadataJson(
+  metadata: TableMetadata,
+  long: { snapshots: unknown; snapshotLog: unknown },
+): Record<string, unknown> {
   const current = metadata.refs[MAIN_BRANCH]?.snapshotId;
   return {
     "format-version": metadata.formatVersion,
@@ -188,13 +210,10 @@ export function tableMetadataToJson(metadata: TableMetadata): Record<string, unk
     refs: Object.fromEntries(
       Object.entries(metadata.refs).map(([name, ref]) => [name, snapshotRefToJson(ref)]),
     ),
-    snapshots: metadata.snapshots.map(snapshotToJson),
+    snapshots: long.snapshots,
     statistics: metadata.statistics,
     "partition-statistics": metadata.partitionStatistics,
-    "snapshot-log": metadata.snapshotLog.map((e) => ({
-      "snapshot-id": e.snapshotId,
-      "timestamp-ms": e.timestampMs,
-    })),
+    "snapshot-log": long.snapshotLog,
     "metadata-log": metadata.metadataLog.map((e) => ({
       "metadata-file": e.metadataFile,
       "timestamp-ms": e.timestampMs,
@@ -202,8 +221,77 @@ export function tableMetadataToJson(metadata: TableMetadata): Record<string, unk
   };
 }
 
+// A metadata file is indented by two spaces; the snapshots and snapshot-log entries are elements of
+// top-level arrays, so each starts at the third level.
+const FILE_INDENT = 2;
+const ELEMENT_INDENT = " ".repeat(2 * FILE_INDENT);
+const ELEMENT_SEPARATOR = `,\n${ELEMENT_INDENT}`;
+const ARRAY_CLOSE = Buffer.from(`\n${" ".repeat(FILE_INDENT)}]`);
+const BRACKET = Buffer.from("[");
+const EMPTY_ARRAY = Buffer.from("[]");
+/** Stands for a long array in the file's skeleton: JSON text never holds a raw NUL otherwise. */
+const SLOT = "\u0000";
+
+/**
+ * UTF-8 text of snapshots and snapshot-log entries as a metadata file holds them, each preceded by the
+ * separator `,\n    `, by object: both are immutable and carried by reference from one metadata
+ * version to the next.
+ */
+const elementBytes = new WeakMap<Snapshot | SnapshotLogEntry, Buffer>();
+
+function elementInFile<T extends Snapshot | SnapshotLogEntry>(element: T, toJson: (e: T) => unknown): Buffer {
+  let bytes = elementBytes.get(element);
+  if (bytes === undefined) {
+    const text = stringifyJson(toJson(element), FILE_INDENT).replaceAll("\n", `\n${ELEMENT_INDENT}`);
+    bytes = Buffer.from(`${ELEMENT_SEPARATOR}${text}`, "utf8");
+    elementBytes.set(element, bytes);
+  }
+  return bytes;
+}
+
+/** Appends a top-level array as `JSON.stringify` indents it: `[`, the first element without its comma. */
+function pushArray(chunks: Buffer[], elements: Buffer[]): void {
+  if (elements.length === 0) {
+    chunks.push(EMPTY_ARRAY);
+    return;
+  }
+  chunks.push(BRACKET, elements[0]!.subarray(1));
+  for (let i = 1; i < elements.length; i++) chunks.push(elements[i]!);
+  chunks.push(ARRAY_CLOSE);
+}
+
+/**
+ * The bytes of a `*.metadata.json` file: `tableMetadataToJson` as UTF-8 JSON indented by two spaces,
+ * with each snapshot and snapshot-log entry serialized only the first time a version holds it, and
+ * the file assembled from bytes (not one string of megabytes built, then encoded).
+ */
+export function tableMetadataFileBytes(metadata: TableMetadata): Uint8Array {
+  const skeleton = stringifyJson(
+    metadataJson(metadata, { snapshots: new RawJson(SLOT), snapshotLog: new RawJson(SLOT) }),
+    FILE_INDENT,
+  ).split(SLOT);
+  // JSON.stringify escapes every NUL inside strings, so the two slots are the only raw ones.
+  if (skeleton.length !== 3) {
+    throw new IcebergError("DATA_INVALID", `metadata of ${metadata.location} did not serialize in one piece`);
+  }
+  const chunks: Buffer[] = [Buffer.from(skeleton[0]!, "utf8")];
+  pushArray(
+    chunks,
+    metadata.snapshots.map((s) => elementInFile(s, snapshotToJson)),
+  );
+  chunks.push(Buffer.from(skeleton[1]!, "utf8"));
+  pushArray(
+    chunks,
+    metadata.snapshotLog.map((e) => elementInFile(e, snapshotLogEntryToJson)),
+  );
+  chunks.push(Buffer.from(skeleton[2]!, "utf8"));
+  const file = Buffer.concat(chunks);
+  return new Uint8Array(file.buffer, file.byteOffset, file.length);
+}
+
+/** The text of a `*.metadata.json` file (see {@link tableMetadataFileBytes}). */
 export function serializeTableMetadata(metadata: TableMetadata): string {
-  return stringifyJson(tableMetadataToJson(metadata), 2);
+  return new TextDecoder().decode(tableMetadataFileBytes(metadata));
 }
 
 /** Parses a metadata file's text; `where` (its location) is named in every error. */

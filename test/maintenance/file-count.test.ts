@@ -1,23 +1,35 @@
-// Issue #7's file-count acceptance: after a stretch of 1-second CDC commits (the sink's UpsertTableWriter
-// in its default position-delete mode, 5 upserts/deletes per commit, into a local warehouse partitioned
-// by bucket[4](id)), ONE maintenance pass — maintainTable with the default S3 Tables configuration —
-// leaves one data file per partition (no partition holds enough data to fill the 512 MiB target, so
-// one file is as near the target as the data allows), no delete files at all, and exactly the model's
-// rows (Floe's reader and pyiceberg).
+// Issue #7's file-count acceptance: after a stretch of 1-second CDC commits (the sink's
+// UpsertTableWriter in its default position-delete mode, 5 upserts/deletes per commit, into a local
+// warehouse partitioned by bucket[4](id)), ONE maintenance pass — maintainTable with the default S3
+// Tables configuration — leaves one data file per partition (no partition holds enough data to fill the
+// 512 MiB target, so one file is as near the target as the data allows), no delete files at all, and
+// exactly the model's rows (Floe's reader and pyiceberg).
 //
-// Scale: an hour of 1-second commits is 3600 commits; this test makes COMMITS = 600 (1/6 of the hour)
-// to stay within ~90 s here. Measured on this 2-core machine (shared): a commit costs ~50-65 ms at 100
-// snapshots, ~180 ms at 1000 and ~300 ms at 1700 — it grows linearly with the snapshot count, so an
-// hour of commits is quadratic (~9 minutes for 3600 without maintenance in between). The growth is the
-// table metadata JSON (~1.06 KB per snapshot: 1.06 MB at 1000 snapshots, ~3.8 MB at 3600), parsed
-// (lossless-json) and written again on every load and commit; with S3 Tables' default snapshot
-// retention (120 h) a table with 1-second commits would keep ~430 000 snapshots.
+// Scale: the hour is FLOE_FILE_COUNT_COMMITS=3600 (passes: 3600 commits in 342 s on this shared 2-core
+// machine under load 7-9, 62 → 127 ms a commit; the pass 777 s). The default is 1200 (20 minutes of
+// commits, ~145 s here) because the pass, not the commits, is what does not scale yet: compaction
+// reads a partition through the scan SQL, which puts every distinct set of position-delete files in its
+// own UNION ALL branch — with the sink's deletes that is one branch per data file, and DuckDB's time
+// grows with the square of it (one partition: 300 files 0.8 s, 1200 files 23 s, 2240 files ~90 s;
+// one read of all files + one anti join: 0.7 s). Commit cost itself is flat in the snapshot count:
+// the catalog answers loads and commits from the metadata it wrote instead of re-reading and re-parsing
+// the file, and writes each snapshot's JSON once (src/catalog/metadata-cache.ts,
+// src/iceberg/table-metadata.ts); bench/commit.ts measures it. The diagnostic line prints ms per commit
+// by stretch of 300 commits.
+//
+// The warehouse sits on /dev/shm when the machine has it: the test is about file counts and rows, and
+// thousands of commits × ~10 fsync'd files each would otherwise measure the disk (~15-30 ms a commit).
 //
 // Set only: the clock maintenance runs with (the warehouse's simulated one, so snapshot expiry and
-// unreferenced-file removal see the hour that passed rather than the wall clock).
+// unreferenced-file removal see the time that passed rather than the wall clock).
 import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import type { LoadedTable } from "../../src/catalog/catalog.ts";
+import { InMemoryCatalogStore } from "../../src/catalog/catalog-store.ts";
+import { StoreCatalog } from "../../src/catalog/store-catalog.ts";
 import { DataFileContent, ManifestEntryStatus } from "../../src/iceberg/data-file.ts";
 import { readTable } from "../../src/iceberg/reader.ts";
 import { planScan } from "../../src/iceberg/scan.ts";
@@ -25,14 +37,15 @@ import { Schema } from "../../src/iceberg/schema.ts";
 import { readManifestEntries, readManifestList } from "../../src/iceberg/snapshot-producer.ts";
 import { currentSnapshot } from "../../src/iceberg/table-metadata.ts";
 import { primitive } from "../../src/iceberg/types.ts";
+import { LocalFileIO, localLocationOf } from "../../src/io/index.ts";
 import { maintainTable, resolveMaintenanceConfiguration } from "../../src/maintenance/index.ts";
 import type { Row } from "../../src/sink/change.ts";
 import { UpsertTableWriter } from "../../src/sink/table-writer.ts";
 import { runReader } from "../helpers/python.ts";
-import { localWarehouse } from "../helpers/tables.ts";
 import { rng } from "../sink/model.ts";
 
-const COMMITS = 600;
+const COMMITS = Number(process.env.FLOE_FILE_COUNT_COMMITS ?? 1200);
+const STRETCH = 300;
 const CHANGES_PER_COMMIT = 5;
 const KEY_SPACE = 2000;
 
@@ -46,6 +59,27 @@ const schema = new Schema(
   ],
   [1],
 );
+
+/** An in-memory catalog over a local warehouse in memory-backed storage when there is some. */
+function memoryWarehouse(t: { after(fn: () => void): void }) {
+  const dir = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "floe-file-count-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  let clock = 1_700_000_000_000;
+  const catalog = new StoreCatalog({
+    name: "file-count",
+    store: new InMemoryCatalogStore(),
+    io: new LocalFileIO(),
+    warehouse: localLocationOf(dir),
+    now: () => clock,
+  });
+  return {
+    catalog,
+    advanceClock: (ms: number) => {
+      clock += ms;
+      return clock;
+    },
+  };
+}
 
 /** Live data and delete files of the current snapshot, by content, read from its manifests. */
 async function liveFiles(table: LoadedTable) {
@@ -62,8 +96,13 @@ async function liveFiles(table: LoadedTable) {
   return counts;
 }
 
-test(`one maintenance pass after ${COMMITS} one-second CDC commits leaves one file per partition, no deletes, the model's rows`, async (t) => {
-  const { catalog, advanceClock } = localWarehouse(t);
+// The hour takes longer than the runner's default 10-minute limit per test.
+const timeout = Math.max(600_000, COMMITS * 400);
+
+test(`one maintenance pass after ${COMMITS} one-second CDC commits leaves one file per partition, no deletes, the model's rows`, {
+  timeout,
+}, async (t) => {
+  const { catalog, advanceClock } = memoryWarehouse(t);
   const id = { namespace: ["src"], name: "events" };
   await catalog.createNamespace(["src"]);
   await catalog.createTable(id, {
@@ -106,9 +145,9 @@ test(`one maintenance pass after ${COMMITS} one-second CDC commits leaves one fi
       }
     }
     await writer.commit();
-    if (commit % 100 === 0) {
+    if (commit % STRETCH === 0) {
       const now = performance.now();
-      timings.push(`${commit}: ${((now - windowStart) / 100).toFixed(0)} ms/commit`);
+      timings.push(`${commit}: ${((now - windowStart) / STRETCH).toFixed(0)} ms/commit`);
       windowStart = now;
     }
   }
