@@ -223,15 +223,30 @@ export class StoreCatalog implements Catalog {
           chars: written.chars,
         });
       }
-      if (!(await this.#store.swapPointers(staged.map((s) => s.swap)))) {
+      let swapped: boolean;
+      try {
+        swapped = await this.#store.swapPointers(staged.map((s) => s.swap));
+      } catch (error) {
+        // The store may have applied the swap before failing (e.g. the connection dropped during
+        // COMMIT): the new files may be the tables' metadata now, so they stay, and the caller must
+        // reload before deciding anything (a leftover is an orphan for maintenance to remove).
+        throw new CatalogError(
+          "COMMIT_STATE_UNKNOWN",
+          `commit to ${[...seen].join(", ")}: the catalog store failed while swapping the metadata pointers, so the commit may or may not be in; reload the tables to see: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+      if (!swapped) {
         throw new CatalogError(
           "COMMIT_FAILED",
           `commit to ${[...seen].join(", ")} lost a race: another commit changed the table first; reload and retry`,
         );
       }
     } catch (error) {
-      // Nothing was swapped: the files written for this attempt are referenced by no one.
-      await this.#io.deleteMany(staged.map((s) => s.swap.next)).catch(() => {});
+      // Nothing was swapped (or, unknown, nothing is deleted): the files written for this attempt are
+      // referenced by no one.
+      if (!(error instanceof CatalogError && error.code === "COMMIT_STATE_UNKNOWN"))
+        await this.#io.deleteMany(staged.map((s) => s.swap.next)).catch(() => {});
       throw error;
     }
     return staged.map((s) => {
