@@ -1,11 +1,12 @@
 /**
  * Reading an Iceberg table's rows with DuckDB (DESIGN principle 4): plans the scan (scan.ts), makes every
  * file readable locally (`file:` paths directly, anything else downloaded to a temp directory), and builds
- * one SQL query that reads each data file with `read_parquet(..., schema = MAP{field id → column})` — so
+ * one SQL query that reads all data files in one `read_parquet(..., schema = MAP{field id → column})` — so
  * columns are matched BY FIELD ID: renamed and reordered columns read right, columns added later read as
- * their `initial-default` or null, promoted types are cast — anti-joins position deletes on
- * (file_path, `file_row_number`) and equality deletes with null-safe `IS NOT DISTINCT FROM`, and applies
- * the row filter as a residual.
+ * their `initial-default` or null, promoted types are cast — anti-joins all position deletes at once on
+ * (data file, `file_row_number`) and equality deletes with null-safe `IS NOT DISTINCT FROM`, each delete
+ * only against the data files the plan applies it to (scanSql), and applies the row filter as a residual.
+ * The query's cost grows linearly with the number of files.
  *
  * Rows in JS (`readTable`, `readTableBatches`) use Floe's value representation, the one the Parquet writer
  * takes: boolean → boolean; int, date (days since epoch) → number; long, time (µs), timestamp/timestamptz
@@ -33,18 +34,11 @@ import {
 import { localPathOf } from "../io/local-file-io.ts";
 import { decimalToString, fromJsonValue, type PrimitiveValue } from "./conversions.ts";
 import { type DataFile, DataFileContent } from "./data-file.ts";
-import { POSITION_DELETE_FILE_PATH_ID, POSITION_DELETE_POS_ID } from "./delete-file-index.ts";
+import { POSITION_DELETE_FILE_PATH_ID, POSITION_DELETE_POS_ID, partitionKey } from "./delete-file-index.ts";
 import { duckDbTypeOf, sqlIdentifier, sqlString, withDuckDb } from "./duckdb.ts";
 import { IcebergError } from "./errors.ts";
 import { type BoundReference, duckDbLiteral, referencedFieldIds, toDuckDbSql } from "./expressions.ts";
-import {
-  type FileScanTask,
-  mapWithConcurrency,
-  planScan,
-  type ScanOptions,
-  type ScanPlan,
-  type ScanTable,
-} from "./scan.ts";
+import { mapWithConcurrency, planScan, type ScanOptions, type ScanPlan, type ScanTable } from "./scan.ts";
 import type { Schema } from "./schema.ts";
 import { type IcebergType, isPrimitive, type NestedField } from "./types.ts";
 
@@ -158,7 +152,136 @@ export interface ScanSqlInput {
   localPath: (location: string) => string;
 }
 
-/** The SQL of a scan: a SELECT returning `columns` with deletes and the residual filter applied. */
+/** `(a, b), (c, d)` rows of a VALUES list named `name(columns)`, as a CTE entry. */
+function valuesCte(name: string, columns: readonly string[], rows: readonly string[][]): string {
+  const body = rows.map((row) => `(${row.join(", ")})`).join(", ");
+  return `${name} AS (SELECT * FROM (VALUES ${body}) v(${columns.join(", ")}))`;
+}
+
+/**
+ * One position delete file and the data files it applies to, as a rule SQL evaluates on each row it names:
+ * the named data file must be in partition `partition` with data sequence number <= `maxSeq` (the highest
+ * of the data files the plan applies it to). That is the plan's own assignment — planning applies a
+ * position delete to the data files of its partition with a data sequence number <= its own, less those
+ * its `file_path` bounds or `referenced_data_file` rule out, and its rows name no such file. A plan that
+ * applies it across partitions gets the explicit list `explicit` instead.
+ */
+interface PositionDelete {
+  file: DataFile;
+  maxSeq: bigint;
+  partition: number;
+  explicit?: number[];
+}
+
+function positionDeletesOf(plan: ScanPlan, partitionOf: readonly number[]): PositionDelete[] {
+  const byPath = new Map<string, PositionDelete & { fids: number[]; partitions: Set<number> }>();
+  plan.tasks.forEach((task, fid) => {
+    for (const file of task.deletes) {
+      if (file.content !== DataFileContent.POSITION_DELETES) continue;
+      const entry = byPath.get(file.filePath);
+      const seq = task.dataSequenceNumber;
+      if (!entry) {
+        const partitions = new Set([partitionOf[fid]!]);
+        byPath.set(file.filePath, {
+          file,
+          maxSeq: seq,
+          partition: partitionOf[fid]!,
+          fids: [fid],
+          partitions,
+        });
+        continue;
+      }
+      entry.fids.push(fid);
+      entry.partitions.add(partitionOf[fid]!);
+      if (seq > entry.maxSeq) entry.maxSeq = seq;
+    }
+  });
+  return [...byPath.values()].map(({ file, maxSeq, partition, fids, partitions }) =>
+    partitions.size === 1 ? { file, maxSeq, partition } : { file, maxSeq, partition: 0, explicit: fids },
+  );
+}
+
+/**
+ * One equality delete file and the data files it applies to, as a rule SQL can evaluate: every data file
+ * with data sequence number <= `maxSeq` in partition `partition` (0 = every partition). `explicit` lists
+ * the data files instead when no such rule selects exactly the plan's data files for it.
+ */
+interface EqualityDelete {
+  file: DataFile;
+  maxSeq: bigint;
+  partition: number;
+  explicit?: number[];
+}
+
+/**
+ * Equality delete files per equality-field set, each with the rule that selects exactly the data files
+ * the plan applies it to. Scan planning applies an equality delete to the data files of its partition (or
+ * all, when unpartitioned) with a lower data sequence number; those are the data files of the same
+ * partitions with data sequence number <= the highest it applies to. The rule is checked by counting, so a
+ * plan assembled otherwise still reads exactly: its delete falls back to an explicit list.
+ */
+function equalityDeletesOf(plan: ScanPlan, partitionOf: readonly number[]): Map<string, EqualityDelete[]> {
+  const byPath = new Map<string, { file: DataFile; fids: number[] }>();
+  plan.tasks.forEach((task, fid) => {
+    for (const file of task.deletes) {
+      if (file.content !== DataFileContent.EQUALITY_DELETES) continue;
+      const entry = byPath.get(file.filePath);
+      if (entry) entry.fids.push(fid);
+      else byPath.set(file.filePath, { file, fids: [fid] });
+    }
+  });
+  if (byPath.size === 0) return new Map();
+  // Sorted data sequence numbers per partition number and overall, to count a rule's data files.
+  const sorted = new Map<number, bigint[]>([[0, []]]);
+  plan.tasks.forEach((task, fid) => {
+    const partition = partitionOf[fid]!;
+    if (!sorted.has(partition)) sorted.set(partition, []);
+    sorted.get(partition)!.push(task.dataSequenceNumber);
+    sorted.get(0)!.push(task.dataSequenceNumber);
+  });
+  for (const list of sorted.values()) list.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const countAtMost = (list: readonly bigint[], max: bigint) => {
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]! <= max) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const groups = new Map<string, EqualityDelete[]>();
+  for (const { file, fids } of byPath.values()) {
+    let maxSeq = plan.tasks[fids[0]!]!.dataSequenceNumber;
+    const partitions = new Set<number>();
+    for (const fid of fids) {
+      const seq = plan.tasks[fid]!.dataSequenceNumber;
+      if (seq > maxSeq) maxSeq = seq;
+      partitions.add(partitionOf[fid]!);
+    }
+    const partition = partitions.size === 1 ? [...partitions][0]! : 0;
+    const selected = countAtMost(sorted.get(partition)!, maxSeq);
+    const entry: EqualityDelete = { file, maxSeq, partition };
+    if (selected !== new Set(fids).size) entry.explicit = fids;
+    const key = [...(file.equalityIds ?? [])].join(",");
+    const list = groups.get(key);
+    if (list) list.push(entry);
+    else groups.set(key, [entry]);
+  }
+  return groups;
+}
+
+/**
+ * The SQL of a scan: a SELECT returning `columns` with deletes and the residual filter applied.
+ *
+ * Its cost is linear in the files: ONE `read_parquet` over every data file (`filename` and
+ * `file_row_number` say which file and row), one over every position delete file, anti-joined on (data
+ * file, position) — a delete row counts only for the data file it names and only if the delete applies to
+ * that file by partition and sequence number (positionDeletesOf), so a delete naming file A never touches
+ * file B nor a newer file — and one read per equality-field set, applied to data files by data sequence
+ * number and partition (equalityDeletesOf). Small VALUES tables map each file's local path to its number,
+ * data sequence number and partition; nothing in the SQL grows with data files × delete files.
+ */
 export function scanSql(input: ScanSqlInput): string {
   const { plan, columns, localPath } = input;
   const schema = plan.schema;
@@ -182,68 +305,137 @@ export function scanSql(input: ScanSqlInput): string {
     return `SELECT ${empty.join(", ") || "NULL AS _empty"} WHERE FALSE`;
   }
 
-  // Tasks with the same deletes read together: one read_parquet over all their files.
-  const groups = new Map<string, FileScanTask[]>();
-  for (const task of plan.tasks) {
-    const key = task.deletes
-      .map((d) => d.filePath)
-      .sort()
-      .join("\n");
-    const group = groups.get(key);
-    if (group) group.push(task);
-    else groups.set(key, [task]);
-  }
-
-  const parts = [...groups.values()].map((tasks) => {
-    const deletes = tasks[0]!.deletes;
-    const dataPaths = tasks.map((t) => localPath(t.dataFile.filePath));
-    let sql = `SELECT ${innerList} FROM ${readParquetSql(dataPaths, innerFields)} d`;
-    const positionDeletes = deletes.filter((d) => d.content === DataFileContent.POSITION_DELETES);
-    if (positionDeletes.length > 0) {
-      const mapping = tasks
-        .map((t) => `(${sqlString(t.dataFile.filePath)}, ${sqlString(localPath(t.dataFile.filePath))})`)
-        .join(", ");
-      const deleteRead = readParquetSql(
-        positionDeletes.map((d) => localPath(d.filePath)),
-        positionDeleteFields,
-      );
-      sql +=
-        ` ANTI JOIN (SELECT m.local_path, p.${columnName(POSITION_DELETE_POS_ID)} AS pos FROM ${deleteRead} p` +
-        ` JOIN (VALUES ${mapping}) m(uri, local_path) ON p.${columnName(POSITION_DELETE_FILE_PATH_ID)} = m.uri) pd` +
-        " ON pd.local_path = d.filename AND pd.pos = d.file_row_number";
-    }
-    const conditions: string[] = [];
-    const byEqualityIds = new Map<string, DataFile[]>();
-    for (const file of deletes) {
-      if (file.content !== DataFileContent.EQUALITY_DELETES) continue;
-      const key = [...(file.equalityIds ?? [])].join(",");
-      const list = byEqualityIds.get(key);
-      if (list) list.push(file);
-      else byEqualityIds.set(key, [file]);
-    }
-    for (const files of byEqualityIds.values()) {
-      const ids = files[0]!.equalityIds ?? [];
-      const fields = ids.map((id) => innerFields.find((f) => f.id === id)!);
-      const read = readParquetSql(
-        files.map((f) => localPath(f.filePath)),
-        fields,
-      );
-      const match = ids
-        .map(
-          (id) =>
-            `e.${sqlIdentifier(columnName(id))} IS NOT DISTINCT FROM d.${sqlIdentifier(columnName(id))}`,
-        )
-        .join(" AND ");
-      conditions.push(`NOT EXISTS (SELECT 1 FROM ${read} e WHERE ${match})`);
-    }
-    if (conditions.length > 0) sql += ` WHERE ${conditions.join(" AND ")}`;
-    return sql;
-  });
-
   const residual = plan.filter
     ? ` WHERE ${toDuckDbSql(plan.filter, (ref) => residualColumn(schema, ref))}`
     : "";
-  return `SELECT ${outerList.join(", ")} FROM (${parts.join(" UNION ALL ")}) t${residual}`;
+  const dataRead = readParquetSql(
+    plan.tasks.map((t) => localPath(t.dataFile.filePath)),
+    innerFields,
+  );
+  const hasDeletes = plan.tasks.some((t) => t.deletes.length > 0);
+  if (!hasDeletes)
+    return `SELECT ${outerList.join(", ")} FROM (SELECT ${innerList} FROM ${dataRead} d) t${residual}`;
+
+  // Data files: number (fid = task index), local path, location, data sequence number, partition number.
+  const partitionNumbers = new Map<string, number>();
+  const partitionOf = plan.tasks.map((task) => {
+    const key = partitionKey(task.spec.specId, task.partition);
+    let n = partitionNumbers.get(key);
+    if (n === undefined) {
+      n = partitionNumbers.size + 1;
+      partitionNumbers.set(key, n);
+    }
+    return n;
+  });
+  const ctes = [
+    valuesCte(
+      "floe_files",
+      ["fid", "path", "uri", "seq", "part"],
+      plan.tasks.map((task, fid) => [
+        String(fid),
+        sqlString(localPath(task.dataFile.filePath)),
+        sqlString(task.dataFile.filePath),
+        `CAST(${task.dataSequenceNumber} AS BIGINT)`,
+        String(partitionOf[fid]),
+      ]),
+    ),
+    `floe_data AS (SELECT f.fid AS floe_fid, f.seq AS floe_seq, f.part AS floe_part, r.file_row_number AS floe_pos, r.* FROM ${dataRead} r JOIN floe_files f ON f.path = r.filename)`,
+  ];
+  let body = `SELECT ${innerList} FROM floe_data d`;
+
+  const positions = positionDeletesOf(plan, partitionOf);
+  if (positions.length > 0) {
+    ctes.push(
+      valuesCte(
+        "floe_pos_files",
+        ["did", "path", "max_seq", "part"],
+        positions.map((d, did) => [
+          String(did),
+          sqlString(localPath(d.file.filePath)),
+          `CAST(${d.maxSeq} AS BIGINT)`,
+          String(d.explicit ? 0 : d.partition),
+        ]),
+      ),
+    );
+    let applies = "(f.seq <= pf.max_seq AND f.part = pf.part)";
+    const explicit = positions.flatMap((d, did) =>
+      (d.explicit ?? []).map((fid) => [String(did), String(fid)]),
+    );
+    if (explicit.length > 0) {
+      ctes.push(valuesCte("floe_pos_pairs", ["did", "fid"], explicit));
+      applies += " OR EXISTS (SELECT 1 FROM floe_pos_pairs m WHERE m.did = pf.did AND m.fid = f.fid)";
+    }
+    const read = readParquetSql(
+      positions.map((d) => localPath(d.file.filePath)),
+      positionDeleteFields,
+    );
+    const filePath = sqlIdentifier(columnName(POSITION_DELETE_FILE_PATH_ID));
+    const pos = sqlIdentifier(columnName(POSITION_DELETE_POS_ID));
+    // A delete row counts for the data file it names (by location), if the delete applies to that file.
+    ctes.push(
+      `floe_pos AS (SELECT f.fid, p.${pos} AS pos FROM ${read} p` +
+        " JOIN floe_pos_files pf ON pf.path = p.filename" +
+        ` JOIN floe_files f ON f.uri = p.${filePath} WHERE ${applies})`,
+    );
+    body += " ANTI JOIN floe_pos pd ON pd.fid = d.floe_fid AND pd.pos = d.floe_pos";
+  }
+
+  const conditions: string[] = [];
+  let group = 0;
+  for (const deletes of equalityDeletesOf(plan, partitionOf).values()) {
+    group++;
+    const ids = deletes[0]!.file.equalityIds ?? [];
+    const fields = ids.map((id) => innerFields.find((f) => f.id === id)!);
+    const match = ids
+      .map(
+        (id) => `e.${sqlIdentifier(columnName(id))} IS NOT DISTINCT FROM d.${sqlIdentifier(columnName(id))}`,
+      )
+      .join(" AND ");
+    const byRule = deletes.filter((d) => d.explicit === undefined);
+    if (byRule.length > 0) {
+      const files = `floe_eq${group}_files`;
+      ctes.push(
+        valuesCte(
+          files,
+          ["path", "max_seq", "part"],
+          byRule.map((d) => [
+            sqlString(localPath(d.file.filePath)),
+            `CAST(${d.maxSeq} AS BIGINT)`,
+            String(d.partition),
+          ]),
+        ),
+        `floe_eq${group} AS (SELECT ef.max_seq AS floe_max_seq, ef.part AS floe_part, r.* FROM ${readParquetSql(
+          byRule.map((d) => localPath(d.file.filePath)),
+          fields,
+        )} r JOIN ${files} ef ON ef.path = r.filename)`,
+      );
+      conditions.push(
+        `NOT EXISTS (SELECT 1 FROM floe_eq${group} e WHERE ${match} AND d.floe_seq <= e.floe_max_seq AND (e.floe_part = 0 OR e.floe_part = d.floe_part))`,
+      );
+    }
+    const explicit = deletes.filter((d) => d.explicit !== undefined);
+    if (explicit.length > 0) {
+      const pairs = `floe_eqx${group}_pairs`;
+      ctes.push(
+        valuesCte(
+          pairs,
+          ["path", "fid"],
+          explicit.flatMap((d) =>
+            d.explicit!.map((fid) => [sqlString(localPath(d.file.filePath)), String(fid)]),
+          ),
+        ),
+        `floe_eqx${group} AS (SELECT q.fid AS floe_fid, r.* FROM ${readParquetSql(
+          explicit.map((d) => localPath(d.file.filePath)),
+          fields,
+        )} r JOIN ${pairs} q ON q.path = r.filename)`,
+      );
+      conditions.push(
+        `NOT EXISTS (SELECT 1 FROM floe_eqx${group} e WHERE ${match} AND e.floe_fid = d.floe_fid)`,
+      );
+    }
+  }
+  if (conditions.length > 0) body += ` WHERE ${conditions.join(" AND ")}`;
+  return `WITH ${ctes.join(", ")} SELECT ${outerList.join(", ")} FROM (${body}) t${residual}`;
 }
 
 /** A filter reference over the inner `c<id>` columns: `"c3"` or `"c3"."city"` for a struct field. */
