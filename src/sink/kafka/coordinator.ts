@@ -120,6 +120,9 @@ export class Coordinator {
   #transactionStream: MessagesStream<string, string, string, string> | undefined;
   #transactionGeneration = -1;
   #waitingForTransactions = false;
+  /** When a commit last landed (or there was nothing to commit), and the last stall line. */
+  #lastProgress = Date.now();
+  #lastStallReport = 0;
   /** The last control-topic offset read (any sink's record). */
   #lastRead = -1n;
   /** Transaction-consistent mode: per worker, whether its last answer said it waits for earlier rounds. */
@@ -314,11 +317,15 @@ export class Coordinator {
   #schedule(): void {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
+      const epoch = this.#epoch;
       this.#running = this.#tick()
         .catch((error: unknown) => {
           if (error instanceof SinkError && error.code === "COORDINATOR_FENCED") {
             this.#options.log(`coordinator: ${error.message}`);
-            this.#epoch = undefined;
+            // Only the fenced epoch stands down: if this process was elected again meanwhile (a
+            // SIGSTOPped coordinator waking up finishes its old round after its new election), the new
+            // epoch goes on — clearing it left the sink without a coordinator until the next rebalance.
+            if (this.#epoch === epoch) this.#epoch = undefined;
             return;
           }
           this.#options.log(`coordinator: commit round failed: ${(error as Error).message}`);
@@ -374,8 +381,23 @@ export class Coordinator {
     }
   }
 
+  /** Logs, at most every 30 s while nothing is committed though publications wait, what holds it up. */
+  #reportStall(): void {
+    const now = Date.now();
+    if (this.#pending.length === 0 && this.#published.size === 0) this.#lastProgress = now;
+    if (now - this.#lastProgress < 30_000 || now - this.#lastStallReport < 30_000) return;
+    this.#lastStallReport = now;
+    this.#options.log(
+      `coordinator: nothing committed for ${Math.round((now - this.#lastProgress) / 1000)} s: epoch ${this.#epoch}, stream ${this.#streamGeneration === this.#generation ? "open" : "reopening"}, ${this.#pending.length} files events pending, ${this.#published.size} publications complete` +
+        (this.#ledger
+          ? `; probe ${this.#probe?.generation === this.#generation && this.#probe.read ? "read" : "not read"}, transaction topic ${this.#transactionGeneration === this.#generation ? "open" : "not open"}; ${this.#ledger.describe()}`
+          : ""),
+    );
+  }
+
   /** One round: start-commit, wait for the workers, commit. */
   async #tick(): Promise<void> {
+    this.#reportStall();
     const epoch = this.#epoch;
     if (epoch === undefined) return;
     // Until the stream of this election is in place, what was heard is incomplete.
@@ -455,6 +477,7 @@ export class Coordinator {
       // partition's new owner answers the repeat) and committing meanwhile what is whole (a worker may
       // be waiting for that before it can answer).
       if (all || !this.#ledger || this.#closed || this.#epoch !== epoch) break;
+      this.#reportStall();
       await this.commitPending(epoch);
       await this.#producer.send({ messages: [startCommit] });
     }
@@ -566,7 +589,10 @@ export class Coordinator {
     }
     const committed = this.#ledger?.committed;
     if (staged.length > 0 || (committed && committed.lsn >= 0n)) {
-      if (staged.length > 0) this.stats.commits++;
+      if (staged.length > 0) {
+        this.stats.commits++;
+        this.#lastProgress = Date.now();
+      }
       // Transaction-consistent mode announces every time: the control offset is held at the latest
       // announcement, so a new coordinator reads the last commit point back.
       const sent = await this.#producer.send({

@@ -173,6 +173,21 @@ export class TransactionLedger {
     this.restore(point);
   }
 
+  /** What the ledger waits for, for a stalled coordinator's log line. */
+  describe(): string {
+    const counts = new Map<string, number>();
+    for (const report of this.#held.values()) add(counts, report);
+    for (const { counts: released } of this.#released.values()) add(counts, released);
+    for (const { counts: degraded } of this.#degraded.values()) add(counts, degraded);
+    const frontier = this.frontier;
+    const next = this.#ends.find((end) => end.lsn > frontier);
+    const missing = next
+      ? [...next.counts].map(([c, n]) => `${c} ${counts.get(`${next.id}|${c}`) ?? 0}/${n}`).join(", ")
+      : "no END read past it";
+    const pendingMax = [...this.#released.values()].reduce((m, r) => (r.maxLsn > m ? r.maxLsn : m), -1n);
+    return `committed ${this.#committed.lsn} (transaction offset ${this.#committed.transactionOffset}), frontier ${frontier}, ${this.#ends.length} ENDs read (first ${this.#ends[0]?.lsn ?? "-"}), next transaction ${next?.id ?? "-"}: ${missing}; ${this.#released.size} publications uncommitted (up to ${pendingMax}), ${this.#degraded.size} degraded, ${this.#held.size} partitions reporting`;
+  }
+
   /** A new election: what was heard is heard again from the control topic. */
   reset(): void {
     this.#ends = [];
