@@ -430,8 +430,14 @@ export class UpsertTableWriter extends TableWriterBase {
     );
   }
 
-  /** Re-reads every live key of the table's current snapshot (after restart, or files rewritten). */
-  async rebuildIndex(): Promise<void> {
+  /**
+   * Re-reads every live key of the table's current snapshot (after restart, or files rewritten).
+   * `reload` loads the table first: a Kafka worker re-reading keys after a rebalance must see the
+   * commits made since it last loaded it — the partitions' previous owner's rounds — because catching up
+   * later skips its own sink's commits as other workers' keys.
+   */
+  async rebuildIndex(options: { reload?: boolean } = {}): Promise<void> {
+    if (options.reload) this.table = await this.catalog.loadTable(this.identifier);
     this.indexStats.rebuilds++;
     await this.#index.clear();
     for (const path of [...this.#fileInfo.keys()]) {

@@ -2,13 +2,18 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Catalog } from "../../src/catalog/catalog.ts";
 import { equal } from "../../src/iceberg/expressions.ts";
+import { RowDelta } from "../../src/iceberg/operations/row-delta.ts";
 import { readTable } from "../../src/iceberg/reader.ts";
 import { planScan } from "../../src/iceberg/scan.ts";
 import { identity } from "../../src/iceberg/transforms.ts";
 import { comparePositions } from "../../src/sink/change.ts";
 import { SinkError } from "../../src/sink/errors.ts";
 import { committedPosition } from "../../src/sink/position.ts";
-import { UpsertTableWriter, type UpsertTableWriterOptions } from "../../src/sink/table-writer.ts";
+import {
+  SINK_ID_PROPERTY,
+  UpsertTableWriter,
+  type UpsertTableWriterOptions,
+} from "../../src/sink/table-writer.ts";
 import { localWarehouse } from "../helpers/tables.ts";
 import { compactEverything } from "./compact.ts";
 import { accountsSchema, Model, sortRows } from "./model.ts";
@@ -416,4 +421,52 @@ test("a flush larger than the target file size rolls over several files; positio
   assert.equal(changed.length, rows / 1000);
   assert.ok(changed.every((r) => r.note === "changed" && r.qty === -Number(r.id)));
   assert.equal((await readTable(table, { columns: ["id"] })).length, rows);
+});
+
+test("Kafka mode: a worker re-reading keys after a rebalance sees the rows its sink's other workers committed since it last loaded the table", async (t) => {
+  const { catalog } = await setup(t);
+  // Two workers of sink "s" (their commits carry floe.sink.id, as the coordinator's do); a key moves
+  // from one to the other and back, as partitions do when workers join and leave.
+  const open = () =>
+    UpsertTableWriter.open({ catalog, identifier: id, trackPositions: false, sharedWithSink: "s" });
+  const first = await open();
+  const second = await open();
+  t.after(async () => {
+    await first.close();
+    await second.close();
+  });
+  let n = 0;
+  const change = (op: "c" | "u", qty: number) => {
+    n++;
+    const after = { id: 7n, region: "eu", qty, note: `v${qty}` };
+    return { op, key: { id: 7n }, after, position: `0/${n}#${n}`, commitTimeMs: 1_700_000_000_000 + n };
+  };
+  /** What the coordinator does with a worker's published round. */
+  const commitAsSink = async (writer: UpsertTableWriter) => {
+    const prepared = await writer.prepareCommit({ equalityFallback: true });
+    const delta = new RowDelta(catalog, await catalog.loadTable(id));
+    for (const file of prepared.dataFiles) delta.addRows(file, writer.specId);
+    for (const { file, specId } of prepared.deleteFiles) delta.addDeletes(file, specId);
+    delta.set(SINK_ID_PROPERTY, "s");
+    const { table, result } = await delta.commit();
+    await writer.completeExternal(table, result.snapshotId);
+  };
+  await first.write(change("c", 1));
+  await commitAsSink(first);
+  // The key's partition moves to the second worker, which updates it twice.
+  await second.rebuildIndex({ reload: true });
+  await second.write(change("u", 2));
+  await commitAsSink(second);
+  await second.write(change("u", 3));
+  await commitAsSink(second);
+  // ... and back to the first, whose loaded table is from before those commits.
+  await first.rebuildIndex({ reload: true });
+  await first.write(change("u", 4));
+  await commitAsSink(first);
+  const rows = await readTable(await catalog.loadTable(id));
+  assert.deepEqual(
+    rows.map((row) => [row.id, row.qty]),
+    [[7n, 4]],
+    "one row for the key, its last version",
+  );
 });

@@ -663,7 +663,7 @@ export class Worker {
 
   async #rebuildIndexes(): Promise<void> {
     for (const route of this.#routes.values()) {
-      if (route.writer instanceof UpsertTableWriter) await route.writer.rebuildIndex();
+      if (route.writer instanceof UpsertTableWriter) await route.writer.rebuildIndex({ reload: true });
     }
   }
 
