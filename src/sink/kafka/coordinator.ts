@@ -123,6 +123,7 @@ export class Coordinator {
   /** When a commit last landed (or there was nothing to commit), and the last stall line. */
   #lastProgress = Date.now();
   #lastStallReport = 0;
+  #lastFrontier: bigint | undefined;
   /** The last control-topic offset read (any sink's record). */
   #lastRead = -1n;
   /** Transaction-consistent mode: per worker, whether its last answer said it waits for earlier rounds. */
@@ -384,7 +385,13 @@ export class Coordinator {
   /** Logs, at most every 30 s while nothing is committed though publications wait, what holds it up. */
   #reportStall(): void {
     const now = Date.now();
-    if (this.#pending.length === 0 && this.#published.size === 0) this.#lastProgress = now;
+    const frontier = this.#ledger?.frontier;
+    if (frontier !== undefined && frontier !== this.#lastFrontier) {
+      this.#lastFrontier = frontier;
+      this.#lastProgress = now;
+    }
+    if (this.#pending.length === 0 && this.#published.size === 0 && !this.#ledger?.holding())
+      this.#lastProgress = now;
     if (now - this.#lastProgress < 30_000 || now - this.#lastStallReport < 30_000) return;
     this.#lastStallReport = now;
     this.#options.log(

@@ -173,6 +173,12 @@ export class TransactionLedger {
     this.restore(point);
   }
 
+  /** True while some partition's owner reported changes it holds back. */
+  holding(): boolean {
+    for (const report of this.#held.values()) if (report.length > 0) return true;
+    return false;
+  }
+
   /** What the ledger waits for, for a stalled coordinator's log line. */
   describe(): string {
     const counts = new Map<string, number>();
