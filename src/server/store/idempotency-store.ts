@@ -39,6 +39,35 @@ export interface Reservation {
   expiresAtMs: number;
 }
 
+/** A row of the `idempotency_keys` table as either store returns it. */
+export interface IdempotencyRow {
+  key: string;
+  fingerprint: string;
+  status: number | null;
+  headers: string | null;
+  body: Buffer | null;
+  /** Epoch ms; node-postgres returns BIGINT as a string. */
+  lease_until: number | string;
+  expires_at: number | string;
+}
+
+export function recordOfRow(row: IdempotencyRow): IdempotencyRecord {
+  return {
+    key: row.key,
+    fingerprint: row.fingerprint,
+    response:
+      row.status === null
+        ? undefined
+        : {
+            status: row.status,
+            headers: JSON.parse(row.headers ?? "{}") as Record<string, string>,
+            body: row.body ?? Buffer.alloc(0),
+          },
+    leaseUntilMs: Number(row.lease_until),
+    expiresAtMs: Number(row.expires_at),
+  };
+}
+
 export interface IdempotencyStore {
   /**
    * Reserves the key for a request unless a live row holds it: true when reserved (no row, an expired

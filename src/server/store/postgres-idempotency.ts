@@ -5,11 +5,13 @@
  * reservation inserts the key or, when a row exists, locks it (`FOR UPDATE`) to decide on a takeover:
  * of concurrent reservations of one key exactly one wins.
  */
-import type {
-  IdempotencyRecord,
-  IdempotencyStore,
-  Reservation,
-  StoredResponse,
+import {
+  type IdempotencyRecord,
+  type IdempotencyRow,
+  type IdempotencyStore,
+  type Reservation,
+  recordOfRow,
+  type StoredResponse,
 } from "./idempotency-store.ts";
 import type { PostgresServerStore } from "./postgres-store.ts";
 
@@ -30,34 +32,6 @@ CREATE TABLE IF NOT EXISTS ${table} (
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON ${table}(expires_at);
 `;
-
-interface Row {
-  key: string;
-  fingerprint: string;
-  status: number | null;
-  headers: string | null;
-  body: Buffer | null;
-  lease_until: string;
-  expires_at: string;
-}
-
-function recordOf(row: Row): IdempotencyRecord {
-  return {
-    key: row.key,
-    fingerprint: row.fingerprint,
-    response:
-      row.status === null
-        ? undefined
-        : {
-            status: row.status,
-            headers: JSON.parse(row.headers ?? "{}") as Record<string, string>,
-            body: row.body ?? Buffer.alloc(0),
-          },
-    // BIGINT arrives as a string from node-postgres.
-    leaseUntilMs: Number(row.lease_until),
-    expiresAtMs: Number(row.expires_at),
-  };
-}
 
 export class PostgresIdempotencyStore implements IdempotencyStore {
   readonly #store: PostgresServerStore;
@@ -88,12 +62,13 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
         [reservation.key, reservation.fingerprint, reservation.leaseUntilMs, reservation.expiresAtMs],
       );
       if (inserted.rowCount === 1) return true as const;
-      const { rows } = await client.query<Row>(`SELECT * FROM ${table} WHERE key = $1 FOR UPDATE`, [
-        reservation.key,
-      ]);
+      const { rows } = await client.query<IdempotencyRow>(
+        `SELECT * FROM ${table} WHERE key = $1 FOR UPDATE`,
+        [reservation.key],
+      );
       const row = rows[0];
       if (row === undefined) return true as const; // deleted between the two statements: nobody holds it
-      const record = recordOf(row);
+      const record = recordOfRow(row);
       const takeOver =
         record.expiresAtMs < reservation.nowMs ||
         (record.response === undefined &&
@@ -134,8 +109,8 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
 
   async get(key: string): Promise<IdempotencyRecord | undefined> {
     await this.#init();
-    const { rows } = await this.#store.query<Row>(`SELECT * FROM ${table} WHERE key = $1`, [key]);
-    return rows[0] ? recordOf(rows[0]) : undefined;
+    const { rows } = await this.#store.query<IdempotencyRow>(`SELECT * FROM ${table} WHERE key = $1`, [key]);
+    return rows[0] ? recordOfRow(rows[0]) : undefined;
   }
 
   async purgeExpired(nowMs: number): Promise<number> {

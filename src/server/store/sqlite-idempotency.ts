@@ -3,11 +3,13 @@
  * tables (created here on first use; older Floe versions simply ignore it). A reservation is one
  * `BEGIN IMMEDIATE` transaction, so it is atomic also against another process on the same file.
  */
-import type {
-  IdempotencyRecord,
-  IdempotencyStore,
-  Reservation,
-  StoredResponse,
+import {
+  type IdempotencyRecord,
+  type IdempotencyRow,
+  type IdempotencyStore,
+  type Reservation,
+  recordOfRow,
+  type StoredResponse,
 } from "./idempotency-store.ts";
 import type { SqliteServerStore } from "./sqlite-store.ts";
 
@@ -23,33 +25,6 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON idempotency_keys(expires_at);
 `;
-
-interface Row {
-  key: string;
-  fingerprint: string;
-  status: number | null;
-  headers: string | null;
-  body: Buffer | null;
-  lease_until: number;
-  expires_at: number;
-}
-
-function recordOf(row: Row): IdempotencyRecord {
-  return {
-    key: row.key,
-    fingerprint: row.fingerprint,
-    response:
-      row.status === null
-        ? undefined
-        : {
-            status: row.status,
-            headers: JSON.parse(row.headers ?? "{}") as Record<string, string>,
-            body: row.body ?? Buffer.alloc(0),
-          },
-    leaseUntilMs: row.lease_until,
-    expiresAtMs: row.expires_at,
-  };
-}
 
 export class SqliteIdempotencyStore implements IdempotencyStore {
   readonly #owner: SqliteServerStore;
@@ -71,15 +46,15 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
     const db = this.#db;
     return this.#owner.immediate(() => {
       const row = db.prepare("SELECT * FROM idempotency_keys WHERE key = ?").get(reservation.key) as
-        | Row
+        | IdempotencyRow
         | undefined;
       const takeOver =
         row !== undefined &&
-        (row.expires_at < reservation.nowMs ||
+        (Number(row.expires_at) < reservation.nowMs ||
           (row.status === null &&
-            row.lease_until < reservation.nowMs &&
+            Number(row.lease_until) < reservation.nowMs &&
             row.fingerprint === reservation.fingerprint));
-      if (row !== undefined && !takeOver) return recordOf(row);
+      if (row !== undefined && !takeOver) return recordOfRow(row);
       db.prepare(
         "INSERT INTO idempotency_keys (key, fingerprint, status, headers, body, lease_until, expires_at) " +
           "VALUES (?, ?, NULL, NULL, NULL, ?, ?) ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, " +
@@ -112,8 +87,10 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
   }
 
   async get(key: string): Promise<IdempotencyRecord | undefined> {
-    const row = this.#db.prepare("SELECT * FROM idempotency_keys WHERE key = ?").get(key) as Row | undefined;
-    return row ? recordOf(row) : undefined;
+    const row = this.#db.prepare("SELECT * FROM idempotency_keys WHERE key = ?").get(key) as
+      | IdempotencyRow
+      | undefined;
+    return row ? recordOfRow(row) : undefined;
   }
 
   async purgeExpired(nowMs: number): Promise<number> {
