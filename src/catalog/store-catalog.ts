@@ -232,7 +232,7 @@ export class StoreCatalog implements Catalog {
         // reload before deciding anything (a leftover is an orphan for maintenance to remove).
         throw new CatalogError(
           "COMMIT_STATE_UNKNOWN",
-          `commit to ${[...seen].join(", ")}: the catalog store failed while swapping the metadata pointers, so the commit may or may not be in; reload the tables to see: ${(error as Error).message}`,
+          `commit to ${[...seen].join(", ")}: the catalog store failed while swapping the metadata pointers, so the commit may or may not be in; reload the tables to see`,
           { cause: error },
         );
       }

@@ -160,7 +160,11 @@ test("a crash between writing metadata and swapping the pointer leaves the table
   });
   assert.deepEqual(
     crashed.data(),
-    errorOf(500, "CommitStateUnknownException", "internal server error; see the server log"),
+    errorOf(
+      500,
+      "CommitStateUnknownException",
+      "commit to shop.t: the catalog store failed while swapping the metadata pointers, so the commit may or may not be in; reload the tables to see",
+    ),
   );
   const after = (await request("GET", "namespaces/shop/tables/t")).data() as Json;
   assert.equal(after["metadata-location"], created.t?.["metadata-location"]);
