@@ -216,9 +216,11 @@ test("schemas.enable=false: plain JSON keys and values; schema changes to <prefi
 
   const itemsTopic = `${prefix}.public.items`;
   const heartbeatTopic = `__debezium-heartbeat.${prefix}`;
-  const records = await waitFor("the insert after the DDL, and a heartbeat", async () => {
+  // Three topics, each acknowledged on its own: wait until each holds what the test reads from it.
+  const records = await waitFor("the insert after the DDL, the schema change and a heartbeat", async () => {
     const found = await readTopics(brokers, [itemsTopic, prefix, heartbeatTopic]);
     return found.some((record) => record.topic === itemsTopic && (record.key as Payload | null)?.id === 2) &&
+      found.some((record) => record.topic === prefix) &&
       found.some((record) => record.topic === heartbeatTopic)
       ? found
       : undefined;
