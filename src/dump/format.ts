@@ -16,7 +16,8 @@ export interface ResultColumn {
   type: string;
 }
 
-const integerTypes = new Set([
+/** DuckDB's integer type names (also what query pruning accepts as integer literals). */
+export const integerTypes: ReadonlySet<string> = new Set([
   "TINYINT",
   "SMALLINT",
   "INTEGER",

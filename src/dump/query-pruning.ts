@@ -23,6 +23,7 @@ import { isoToTimestamp } from "../iceberg/conversions.ts";
 import { and, bind, type Expression, type LiteralInput, or } from "../iceberg/expressions.ts";
 import type { Schema } from "../iceberg/schema.ts";
 import type { NestedField, PrimitiveType } from "../iceberg/types.ts";
+import { integerTypes } from "./format.ts";
 
 /** One table a query may read: where its view lives and the columns it shows. */
 export interface PruningTable {
@@ -450,19 +451,6 @@ type Constant =
   | { kind: "string"; value: string }
   /** `DATE '…'`, `'…'::TIMESTAMP`, `TRUE` (DuckDB parses it as `'t'::BOOLEAN`): a string cast to a type. */
   | { kind: "cast"; to: string; value: string };
-
-const integerTypes = new Set([
-  "TINYINT",
-  "SMALLINT",
-  "INTEGER",
-  "BIGINT",
-  "HUGEINT",
-  "UTINYINT",
-  "USMALLINT",
-  "UINTEGER",
-  "UBIGINT",
-  "UHUGEINT",
-]);
 
 function exactInteger(value: unknown): bigint | undefined {
   if (isLosslessNumber(value) && /^-?\d+$/.test(value.value)) return BigInt(value.value);

@@ -49,6 +49,7 @@ import {
 } from "./control.ts";
 import { quietly } from "./coordinator.ts";
 import { DecodeError } from "./decode-error.ts";
+import { commitLsn } from "./transaction-ledger.ts";
 
 /** A Kafka record as the decoder sees it. */
 export interface SourceRecord {
@@ -967,16 +968,16 @@ export class Worker {
   }
 }
 
-/** The commit LSN in Debezium's PostgreSQL transaction id `txId:commitLsn`. */
+/** The commit LSN of a change's Debezium PostgreSQL transaction id (`txId:commitLsn`). */
 function commitLsnOf(transactionId: string, record: SourceRecord): bigint {
-  const lsn = transactionId.slice(transactionId.lastIndexOf(":") + 1);
-  if (!/^\d+$/.test(lsn)) {
+  const lsn = commitLsn(transactionId);
+  if (lsn === undefined) {
     throw new SinkError(
       "CHANGE_INVALID",
       `record ${record.topic}/${record.partition}@${record.offset} has transaction id ${JSON.stringify(transactionId)}, not "<txId>:<commit LSN>"; transaction-consistent mode needs PostgreSQL transaction metadata`,
     );
   }
-  return BigInt(lsn);
+  return lsn;
 }
 
 /** Best effort: the transaction id and table of a record that could not be decoded. */
